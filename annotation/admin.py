@@ -1,0 +1,168 @@
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+
+from .exports import ExportFilters, export_job_create
+from .imports import ImportFailed, comparisons_import, prompts_import
+from .models import (
+    Assignment,
+    Dialogue,
+    ExportJob,
+    Judgment,
+    ModelVariant,
+    Prompt,
+    PromptBatch,
+    Response,
+    ResponsePair,
+)
+from .services import batch_close, batch_open
+
+
+class ImportForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("prompts", "Prompts (CSV or JSONL)"), ("comparisons", "Comparisons (HH JSONL)")]
+    )
+    file = forms.FileField(help_text=".jsonl, .jsonl.gz, .ndjson, .csv or .csv.gz, UTF-8")
+
+
+@admin.register(PromptBatch)
+class PromptBatchAdmin(admin.ModelAdmin):
+    list_display = ["name", "stage", "ordinal", "status", "target_comparisons", "overlap"]
+    list_filter = ["stage", "status", "prompt_source"]
+    search_fields = ["name"]
+    filter_horizontal = ["variants"]
+    readonly_fields = ["created_at", "opened_at", "closed_at", "created_by"]
+    actions = ["open_batches", "close_batches", "export_batches_trl", "export_batches_full"]
+    change_form_template = "admin/annotation/promptbatch/change_form.html"
+
+    @admin.action(description="Open the selected batches")
+    def open_batches(self, request, queryset):
+        for batch in queryset:
+            batch_open(batch=batch)
+        self.message_user(request, f"Opened {queryset.count()} batches.")
+
+    @admin.action(description="Close the selected batches")
+    def close_batches(self, request, queryset):
+        for batch in queryset:
+            batch_close(batch=batch)
+        self.message_user(request, f"Closed {queryset.count()} batches.")
+
+    def _export(self, request, queryset, fmt: str) -> None:
+        filters = ExportFilters(batch_ids=list(queryset.values_list("pk", flat=True)))
+        job = export_job_create(user=request.user, filters=filters, fmt=fmt)
+        url = reverse("admin:annotation_exportjob_change", args=[job.pk])
+        self.message_user(request, f"Export {job.pk} queued; it appears at {url} when done.")
+
+    @admin.action(description="Export judgments (TRL form, reward-model data)")
+    def export_batches_trl(self, request, queryset):
+        self._export(request, queryset, "trl")
+
+    @admin.action(description="Export judgments (full form)")
+    def export_batches_full(self, request, queryset):
+        self._export(request, queryset, "full")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        extra = [
+            path(
+                "<int:batch_id>/import/",
+                self.admin_site.admin_view(self.import_view),
+                name="annotation_promptbatch_import",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def import_view(self, request: HttpRequest, batch_id: int):
+        batch = get_object_or_404(PromptBatch, pk=batch_id)
+        if not self.has_change_permission(request, batch):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            run = prompts_import if form.cleaned_data["kind"] == "prompts" else comparisons_import
+            try:
+                result = run(batch=batch, stream=upload, filename=upload.name, user=request.user)
+            except ImportFailed as exc:
+                for error in exc.errors:
+                    form.add_error("file", str(error))
+            else:
+                messages.success(request, f"Imported {result.created} records into {batch}.")
+                return HttpResponseRedirect(
+                    reverse("admin:annotation_promptbatch_change", args=[batch.pk])
+                )
+        context = {**self.admin_site.each_context(request), "form": form, "batch": batch}
+        context["opts"] = self.model._meta
+        return render(request, "admin/annotation/promptbatch/import.html", context)
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["id", "batch", "external_id", "source", "risk_category", "created_at"]
+    list_filter = ["source", "batch__stage", "risk_category", "attack_vector"]
+    search_fields = ["external_id", "messages"]
+    raw_id_fields = ["batch", "created_by"]
+
+
+@admin.register(Dialogue)
+class DialogueAdmin(admin.ModelAdmin):
+    list_display = ["id", "batch", "annotator", "turns", "status", "created_at"]
+    list_filter = ["status", "batch"]
+    search_fields = ["annotator__username"]
+    raw_id_fields = ["batch", "prompt", "annotator"]
+
+
+@admin.register(ModelVariant)
+class ModelVariantAdmin(admin.ModelAdmin):
+    list_display = ["label", "backend", "model_name", "server_url", "model_path", "is_active"]
+    list_filter = ["backend", "is_active"]
+    search_fields = ["label", "model_name", "model_path"]
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "variant_label", "temperature", "seed", "completion_tokens"]
+    list_filter = ["variant_label", "finish_reason"]
+    search_fields = ["text"]
+    raw_id_fields = ["variant"]
+
+
+@admin.register(ResponsePair)
+class ResponsePairAdmin(admin.ModelAdmin):
+    list_display = ["id", "batch", "turn", "status", "origin", "taken", "overlap", "is_gold"]
+    list_filter = ["status", "origin", "is_gold", "batch__stage", "batch"]
+    search_fields = ["id", "last_error"]
+    raw_id_fields = ["batch", "prompt", "dialogue", "response_a", "response_b"]
+    readonly_fields = ["attempts", "last_error", "generated_at", "created_at"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "pair", "annotator", "status", "leased_at", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["annotator__username"]
+    raw_id_fields = ["pair", "annotator"]
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "pair", "annotator", "origin", "chosen", "grade", "safety_bin"]
+    list_filter = ["origin", "grade", "safety_bin", "pair__batch__stage", "pair__batch"]
+    search_fields = ["annotator__username", "rationale"]
+    raw_id_fields = ["pair", "assignment", "annotator"]
+    readonly_fields = ["safety_bin", "created_at"]
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "format", "status", "rows", "created_by", "created_at", "finished_at"]
+    list_filter = ["status", "format"]
+    readonly_fields = [f.name for f in ExportJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
