@@ -22,5 +22,7 @@ urlpatterns = [
     path("exports/comparisons/", apis.ExportStreamApi.as_view(), name="api-export-stream"),
     path("exports/", apis.ExportJobListApi.as_view(), name="api-exports"),
     path("exports/<int:pk>/", apis.ExportJobDetailApi.as_view(), name="api-export"),
-    path("exports/<int:pk>/download/", apis.ExportDownloadApi.as_view(), name="api-export-download"),
+    path(
+        "exports/<int:pk>/download/", apis.ExportDownloadApi.as_view(), name="api-export-download"
+    ),
 ]

@@ -72,7 +72,9 @@ class BatchPromptsApi(generics.ListAPIView):
     permission_classes = [IsMLEngineerOrAdmin]
 
     def get_batch(self):
-        return get_object_or_404(selectors.batches_visible_to(self.request.user), pk=self.kwargs["pk"])
+        return get_object_or_404(
+            selectors.batches_visible_to(self.request.user), pk=self.kwargs["pk"]
+        )
 
     def get_queryset(self):
         return selectors.prompts_of_batch(self.get_batch())
@@ -159,7 +161,9 @@ class ExportStreamApi(APIView):
                 status=status.HTTP_409_CONFLICT,
             )
         lines = comparisons_export_lines(
-            filters=filters, fmt=data.validated_data["format"], margin_table=data.validated_data["margin"]
+            filters=filters,
+            fmt=data.validated_data["format"],
+            margin_table=data.validated_data["margin"],
         )
         response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
         response["Content-Disposition"] = 'attachment; filename="comparisons.jsonl"'

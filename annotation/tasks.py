@@ -1,4 +1,8 @@
+"""Thin Celery tasks: each takes ids and calls one service."""
+
 from celery import shared_task
+
+from .models import PromptBatch
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -6,3 +10,29 @@ def run_export(export_id: int) -> None:
     from .exports import export_job_run
 
     export_job_run(export_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def generate_pending_pairs(batch_id: int) -> int:
+    """Generate one batched round of the batch's due pairs; chain another if more are due."""
+    from .generation import pairs_generate_pending
+
+    claimed = pairs_generate_pending(batch_id=batch_id)
+    if claimed:
+        generate_pending_pairs.delay(batch_id)
+    return claimed
+
+
+@shared_task
+def refill_stocks() -> int:
+    from .generation import stock_refill
+
+    open_batches = PromptBatch.objects.filter(status=PromptBatch.Status.OPEN)
+    return sum(stock_refill(batch_id=pk) for pk in open_batches.values_list("pk", flat=True))
+
+
+@shared_task
+def requeue_stale_pairs() -> int:
+    from .generation import pairs_requeue_stale
+
+    return pairs_requeue_stale()

@@ -67,7 +67,9 @@ def export_job_create(
     margin_table: str = MarginTable.SMALL,
 ) -> ExportJob:
     """Record an export and run it on a worker once the row is committed."""
-    job = ExportJob(format=fmt, margin_table=margin_table, filters=filters.to_json(), created_by=user)
+    job = ExportJob(
+        format=fmt, margin_table=margin_table, filters=filters.to_json(), created_by=user
+    )
     job.full_clean()
     job.save()
     from ..tasks import run_export

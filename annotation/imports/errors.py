@@ -9,7 +9,11 @@ class RowError:
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "file"
-        return f"{where}, field '{self.field}': {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}, field '{self.field}': {self.message}"
+            if self.field
+            else f"{where}: {self.message}"
+        )
 
 
 class ImportFailed(Exception):

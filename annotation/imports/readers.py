@@ -31,8 +31,9 @@ def decoded_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | RowInvalid]]:
         try:
             yield number, raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield number, RowInvalid(
-                "", f"is not UTF-8 (byte {exc.start + 1}); save the file as UTF-8"
+            yield (
+                number,
+                RowInvalid("", f"is not UTF-8 (byte {exc.start + 1}); save the file as UTF-8"),
             )
 
 
@@ -78,8 +79,9 @@ def csv_records(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | RowIn
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                yield reader.line_num, RowInvalid(
-                    "", f"has {len(row)} columns where the header has {len(header)}"
+                yield (
+                    reader.line_num,
+                    RowInvalid("", f"has {len(row)} columns where the header has {len(header)}"),
                 )
                 continue
             yield reader.line_num, dict(zip(header, row, strict=True))

@@ -31,7 +31,11 @@ def file_format(filename: str) -> str:
     name = filename.lower()
     if not name.endswith(ALLOWED_SUFFIXES):
         raise ImportFailed(
-            [RowError(0, "file", f"must be one of {', '.join(ALLOWED_SUFFIXES)} (got {filename!r})")]
+            [
+                RowError(
+                    0, "file", f"must be one of {', '.join(ALLOWED_SUFFIXES)} (got {filename!r})"
+                )
+            ]
         )
     return "csv" if ".csv" in name else "jsonl"
 

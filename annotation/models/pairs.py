@@ -10,7 +10,7 @@ class ModelVariant(models.Model):
 
     class Backend(models.TextChoices):
         TRANSFORMERS = "transformers", "transformers on CPU"
-        OPENAI = "openai", "OpenAI-compatible HTTP server (vLLM)"
+        HTTP = "http", "OpenAI-compatible HTTP server (vLLM)"
         VLLM = "vllm", "vLLM in-process (GPU node)"
 
     label = models.CharField(max_length=100, unique=True)
@@ -27,7 +27,7 @@ class ModelVariant(models.Model):
         ordering = ["label"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(backend__in=["transformers", "openai", "vllm"]),
+                condition=Q(backend__in=["transformers", "http", "vllm"]),
                 name="variant_backend_valid",
             ),
         ]
@@ -97,6 +97,7 @@ class ResponsePair(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -136,6 +136,19 @@ MARGIN = {
     "DEFAULT_MODEL_DIR": os.environ.get("MARGIN_MODEL_DIR", ""),
 }
 
+MARGIN_GENERATION = {
+    "BATCH_SIZE": env_int("MARGIN_GENERATION_BATCH_SIZE", 8),
+    "STOCK_PER_ANNOTATOR": env_int("MARGIN_STOCK_PER_ANNOTATOR", 4),
+    "MIN_STOCK": env_int("MARGIN_MIN_STOCK", 4),
+    "RETRY_BASE_SECONDS": env_int("MARGIN_GENERATION_RETRY_SECONDS", 30),
+    "STALE_SECONDS": env_int("MARGIN_GENERATION_STALE_SECONDS", 900),
+}
+# Passed to the HTTP backend of every OpenAI-compatible variant.
+MARGIN_HTTP_BACKEND_OPTIONS = {
+    "timeout": float(os.environ.get("MARGIN_HTTP_TIMEOUT", "120")),
+    "max_retries": env_int("MARGIN_HTTP_MAX_RETRIES", 3),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -178,6 +191,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 24 * 3600 -
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Loaded into django-celery-beat's tables at start; admins edit them in the Django admin.
+CELERY_BEAT_SCHEDULE = {
+    "refill-pair-stocks": {"task": "annotation.tasks.refill_stocks", "schedule": 30.0},
+    "requeue-stale-pairs": {"task": "annotation.tasks.requeue_stale_pairs", "schedule": 60.0},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

@@ -22,7 +22,14 @@ def client_for(role: str | None) -> APIClient:
 
 
 @pytest.mark.parametrize(
-    "url", ["/api/batches/", "/api/judgments/", "/api/pairs/", "/api/exports/", "/api/exports/comparisons/"]
+    "url",
+    [
+        "/api/batches/",
+        "/api/judgments/",
+        "/api/pairs/",
+        "/api/exports/",
+        "/api/exports/comparisons/",
+    ],
 )
 def test_anonymous_is_refused(url):
     assert APIClient().get(url).status_code == 401
@@ -62,7 +69,9 @@ def test_annotator_cannot_read_another_annotators_judgments():
 
 def test_admin_creates_opens_and_fills_a_batch():
     client = client_for(roles.ADMIN)
-    created = client.post("/api/batches/", {"name": "w1", "stage": "safety", "ordinal": 1}, format="json")
+    created = client.post(
+        "/api/batches/", {"name": "w1", "stage": "safety", "ordinal": 1}, format="json"
+    )
     assert created.status_code == 201, created.content
     batch_id = created.json()["id"]
     assert client.post(f"/api/batches/{batch_id}/open/").json()["status"] == "open"
@@ -89,7 +98,11 @@ def test_import_endpoint_reports_line_numbers():
     upload.name = "p.jsonl"
     response = client.post(f"/api/batches/{batch.pk}/imports/", {"kind": "prompts", "file": upload})
     assert response.status_code == 400
-    assert response.json()["errors"][0] == {"line": 2, "field": "prompt", "message": "must be text, not int"}
+    assert response.json()["errors"][0] == {
+        "line": 2,
+        "field": "prompt",
+        "message": "must be text, not int",
+    }
     assert Prompt.objects.count() == 0
 
 
@@ -106,7 +119,10 @@ def test_ml_engineer_lists_judgments_and_streams_an_export():
 def test_ml_engineer_cannot_change_batches():
     batch = BatchFactory()
     client = client_for(roles.ML_ENGINEER)
-    assert client.post("/api/batches/", {"name": "x", "stage": "safety", "ordinal": 1}).status_code == 403
+    assert (
+        client.post("/api/batches/", {"name": "x", "stage": "safety", "ordinal": 1}).status_code
+        == 403
+    )
     assert client.post(f"/api/batches/{batch.pk}/close/").status_code == 403
 
 

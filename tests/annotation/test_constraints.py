@@ -13,7 +13,9 @@ def test_one_judgment_per_assignment():
     assignment = AssignmentFactory()
     JudgmentFactory(pair=assignment.pair, annotator=assignment.annotator, assignment=assignment)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Judgment.objects.create(pair=assignment.pair, assignment=assignment, chosen="b", grade="better")
+        Judgment.objects.create(
+            pair=assignment.pair, assignment=assignment, chosen="b", grade="better"
+        )
     assert Judgment.objects.filter(assignment=assignment).count() == 1
 
 
@@ -58,7 +60,9 @@ def test_safety_bin_is_derived_by_the_database(chosen, a_safe, b_safe, expected)
     judgment = JudgmentFactory(chosen=chosen, a_safe=a_safe, b_safe=b_safe)
     judgment.refresh_from_db()
     assert judgment.safety_bin == expected
-    Judgment.objects.filter(pk=judgment.pk).update(a_safe=not a_safe if a_safe is not None else None)
+    Judgment.objects.filter(pk=judgment.pk).update(
+        a_safe=not a_safe if a_safe is not None else None
+    )
     judgment.refresh_from_db()
     assert judgment.safety_bin != expected or a_safe is None
 
@@ -103,4 +107,6 @@ def test_ready_pair_needs_both_responses():
 )
 def test_batch_constraints(fields):
     with pytest.raises(IntegrityError), transaction.atomic():
-        PromptBatch.objects.create(**{"name": "bad", "stage": "helpfulness", "ordinal": 1, **fields})
+        PromptBatch.objects.create(
+            **{"name": "bad", "stage": "helpfulness", "ordinal": 1, **fields}
+        )

@@ -81,7 +81,13 @@ def test_empty_file_is_refused():
 
 def test_jsonl_with_messages_bom_and_gzip():
     records = [
-        {"id": 7, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
+        {
+            "id": 7,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+            ],
+        },
         {"text": "Single turn", "risk_category": "illicit", "attack_vector": "role play"},
     ]
     data = gzip.compress(b"\xef\xbb\xbf" + _jsonl(*records))
@@ -130,10 +136,15 @@ def test_command_reports_line_numbers(tmp_path):
 
 
 def test_comparison_import_bad_line_imports_nothing():
-    good = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away."}
+    good = {
+        "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!",
+        "rejected": "\n\nHuman: Hi\n\nAssistant: Go away.",
+    }
     bad = {"chosen": "no turns here", "rejected": "\n\nHuman: Hi\n\nAssistant: x"}
     with pytest.raises(ImportFailed) as failure:
-        comparisons_import(batch=BatchFactory(), stream=io.BytesIO(_jsonl(good, bad)), filename="c.jsonl")
+        comparisons_import(
+            batch=BatchFactory(), stream=io.BytesIO(_jsonl(good, bad)), filename="c.jsonl"
+        )
     assert failure.value.errors[0].line == 2
     assert ResponsePair.objects.count() == Judgment.objects.count() == 0
 

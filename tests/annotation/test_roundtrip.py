@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf" / "harmless-base-dev.jsonl.gz"
+HH = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "hh-rlhf"
+    / "harmless-base-dev.jsonl.gz"
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +39,9 @@ def test_hh_import_then_trl_export_gives_back_the_source_texts(tmp_path):
     for src, row in zip(source, exported, strict=True):
         assert row["margin"] == 0.0 and row["grade"] is None
         assert _normalise(_render_hh(row["prompt"] + row["chosen"])) == _normalise(src["chosen"])
-        assert _normalise(_render_hh(row["prompt"] + row["rejected"])) == _normalise(src["rejected"])
+        assert _normalise(_render_hh(row["prompt"] + row["rejected"])) == _normalise(
+            src["rejected"]
+        )
 
     import datasets
 

@@ -1,0 +1,53 @@
+"""Model-variant rows become inference variants; loaded backends are kept per worker process
+(loading a model takes seconds, generating a pair should not)."""
+
+import threading
+
+from django.conf import settings
+
+import inference
+
+from ..models import ModelVariant, PromptBatch
+
+DEFAULT_LABEL = "smollm2-135m-instruct"
+_loaded: dict[inference.ModelVariant, inference.Backend] = {}
+_lock = threading.Lock()
+
+
+def default_variant() -> inference.ModelVariant:
+    return inference.ModelVariant(
+        DEFAULT_LABEL, "transformers", model=settings.MARGIN["DEFAULT_MODEL_DIR"]
+    )
+
+
+def to_inference_variant(row: ModelVariant) -> inference.ModelVariant:
+    if row.backend == ModelVariant.Backend.HTTP:
+        return inference.ModelVariant(
+            row.label,
+            "http",
+            model=row.model_name,
+            base_url=row.server_url,
+            options=dict(settings.MARGIN_HTTP_BACKEND_OPTIONS),
+        )
+    return inference.ModelVariant(row.label, row.backend, model=row.model_path)
+
+
+def variants_for(batch: PromptBatch) -> list[inference.ModelVariant]:
+    rows = [v for v in batch.variants.all() if v.is_active]
+    return [to_inference_variant(v) for v in rows] or [default_variant()]
+
+
+def backend_for(variant: inference.ModelVariant) -> inference.Backend:
+    with _lock:
+        backend = _loaded.get(variant)
+        if backend is None:
+            backend = _loaded[variant] = inference.load_backend(variant)
+        return backend
+
+
+def forget_backends() -> None:
+    """Drop loaded backends (a variant now points at a new checkpoint)."""
+    with _lock:
+        for backend in _loaded.values():
+            backend.close()
+        _loaded.clear()
