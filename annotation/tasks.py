@@ -3,6 +3,9 @@
 from celery import shared_task
 
 from .models import PromptBatch
+from .workspace.tasks import expire_leases
+
+__all__ = ["expire_leases"]
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -143,6 +143,14 @@ MARGIN_GENERATION = {
     "RETRY_BASE_SECONDS": env_int("MARGIN_GENERATION_RETRY_SECONDS", 30),
     "STALE_SECONDS": env_int("MARGIN_GENERATION_STALE_SECONDS", 900),
 }
+MARGIN_JOBS = {
+    # "gpu": training jobs go to the `gpu` queue, served only by workers on GPU nodes.
+    "TRAINING_DEVICE": os.environ.get("MARGIN_TRAINING_DEVICE", "gpu"),
+    "HEARTBEAT_SECONDS": env_int("MARGIN_JOB_HEARTBEAT_SECONDS", 5),
+    "HEARTBEAT_TIMEOUT_SECONDS": env_int("MARGIN_JOB_HEARTBEAT_TIMEOUT_SECONDS", 120),
+    "REENQUEUE_AFTER_SECONDS": env_int("MARGIN_JOB_REENQUEUE_AFTER_SECONDS", 60),
+    "PYTHON": os.environ.get("MARGIN_JOB_PYTHON", ""),
+}
 # Passed to the HTTP backend of every OpenAI-compatible variant.
 MARGIN_HTTP_BACKEND_OPTIONS = {
     "timeout": float(os.environ.get("MARGIN_HTTP_TIMEOUT", "120")),
@@ -195,6 +203,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "refill-pair-stocks": {"task": "annotation.tasks.refill_stocks", "schedule": 30.0},
     "requeue-stale-pairs": {"task": "annotation.tasks.requeue_stale_pairs", "schedule": 60.0},
+    "expire-leases": {"task": "annotation.workspace.tasks.expire_leases", "schedule": 60.0},
+    "sweep-jobs": {"task": "training_jobs.tasks.sweep_jobs", "schedule": 60.0},
+    "retrain-reward-models": {
+        "task": "training_jobs.tasks.retrain_reward_models",
+        "schedule": 600.0,
+        "kwargs": {"min_new_judgments": 1000},
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 

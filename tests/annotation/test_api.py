@@ -126,12 +126,19 @@ def test_ml_engineer_cannot_change_batches():
     assert client.post(f"/api/batches/{batch.pk}/close/").status_code == 403
 
 
-def test_export_job_runs_and_downloads(settings, tmp_path, django_capture_on_commit_callbacks):
-    settings.ARTIFACT_ROOT = tmp_path
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+@pytest.fixture
+def celery_eager():
     from config.celery_app import app
 
     app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_export_job_runs_and_downloads(
+    settings, tmp_path, celery_eager, django_capture_on_commit_callbacks
+):
+    settings.ARTIFACT_ROOT = tmp_path
     JudgmentFactory.create_batch(3)
     client = client_for(roles.ML_ENGINEER)
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,0 +1,117 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotation import roles
+from training_jobs.models import Job, JobState
+from training_jobs.services import (
+    JobError,
+    job_cancel,
+    job_claim,
+    job_create,
+    job_fail,
+    job_retry,
+    jobs_sweep,
+)
+from training_jobs.services.iterations import iteration_create
+
+pytestmark = pytest.mark.django_db
+
+PARAMS = {"max_steps": 2, "batch_pairs": 4, "device": "cpu"}
+
+
+def _job(**extra) -> Job:
+    return job_create(
+        kind="reward_helpfulness", params={**PARAMS, **extra.pop("params", {})}, **extra
+    )
+
+
+def test_job_is_committed_then_enqueued_once(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = _job()
+    assert len(callbacks) == 1
+    assert job.state == JobState.QUEUED and job.queue == "default" and job.attempts == 1
+
+
+def test_gpu_device_routes_training_to_the_gpu_queue():
+    assert _job(params={"device": "gpu"}).queue == "gpu"
+
+
+def test_same_start_request_twice_makes_one_job():
+    first = _job(request_key="start:abc")
+    second = _job(request_key="start:abc")
+    assert first.pk == second.pk and Job.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("ppo", {}, "cannot run"),
+        ("reward_helpfulness", {"max_stepz": 1}, "Unknown parameter"),
+        ("reward_helpfulness", {"max_steps": "ten"}, "must be int"),
+        ("reward_helpfulness", {"margin": "huge"}, "must be one of"),
+        ("reward_helpfulness", {"output_dir": "/tmp/x"}, "Unknown parameter"),
+        ("reward_safety", {"harmless": ["../../etc/passwd"]}, "outside"),
+        ("evaluation", {"versions": []}, "versions"),
+    ],
+)
+def test_bad_job_requests_are_refused_before_a_row_exists(kind, params, message, artifact_root):
+    with pytest.raises(JobError, match=message):
+        job_create(kind=kind, params=params)
+    assert Job.objects.count() == 0
+
+
+def test_claim_happens_once_per_attempt():
+    job = _job()
+    assert job_claim(job_id=job.pk, attempt=1) is not None
+    assert job_claim(job_id=job.pk, attempt=1) is None  # a re-delivered message
+    job_fail(job_id=job.pk, reason="boom")
+    job_retry(job=job)
+    assert job_claim(job_id=job.pk, attempt=1) is None  # the old attempt's message
+    claimed = job_claim(job_id=job.pk, attempt=2)
+    assert claimed.state == JobState.RUNNING and claimed.attempts == 2
+
+
+def test_cancel_a_queued_job_and_only_retry_failed_or_cancelled():
+    job = _job()
+    job_cancel(job=job)
+    assert job.state == JobState.CANCELLED and job.finished_at
+    job_retry(job=job)
+    assert job.state == JobState.QUEUED
+    with pytest.raises(JobError, match="only failed or cancelled"):
+        job_retry(job=job)
+
+
+def test_cancel_a_running_job_asks_its_worker():
+    job = _job()
+    job_claim(job_id=job.pk, attempt=1)
+    job_cancel(job=job)
+    assert job.state == JobState.RUNNING and job.cancel_requested
+
+
+def test_sweeper_fails_silent_running_jobs_and_resends_unsent_ones(settings):
+    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_TIMEOUT_SECONDS": 60}
+    silent = _job()
+    job_claim(job_id=silent.pk, attempt=1)
+    Job.objects.filter(pk=silent.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    unsent = _job()
+    Job.objects.filter(pk=unsent.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert jobs_sweep() == {"failed": 1, "resent": 1}
+    silent.refresh_from_db()
+    assert silent.state == JobState.FAILED and "no heartbeat" in silent.error
+    assert jobs_sweep()["failed"] == 0
+
+
+def test_iterations_are_numbered_and_start_from_the_last_policy(tiny_policy):
+    first = iteration_create(start_policy=tiny_policy)
+    assert first.name == "RLHF-V1"
+    second = iteration_create()
+    assert second.name == "RLHF-V2" and second.start_policy == tiny_policy
+
+
+def test_role_permissions_for_jobs():
+    from tests.annotation.factories import UserFactory
+
+    assert roles.is_ml_engineer(UserFactory(role=roles.ML_ENGINEER))
+    assert not roles.is_ml_engineer(UserFactory(role=roles.ANNOTATOR))

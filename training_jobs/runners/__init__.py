@@ -1,0 +1,14 @@
+"""Runners: what a job of each kind does on a worker. Each calls a Django-free core."""
+
+from .evaluation import EvaluationRunner
+from .rejection_sampling import RejectionSamplingRunner
+from .reward_model import RewardModelRunner
+
+RUNNERS = {
+    "reward_helpfulness": RewardModelRunner("helpfulness"),
+    "reward_safety": RewardModelRunner("safety"),
+    "evaluation": EvaluationRunner(),
+    "rejection_sampling": RejectionSamplingRunner(),
+}
+
+__all__ = ["RUNNERS"]

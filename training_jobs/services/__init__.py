@@ -1,0 +1,31 @@
+from .iterations import iteration_create, model_version_register, policy_base_ensure
+from .jobs import (
+    JobError,
+    job_cancel,
+    job_claim,
+    job_create,
+    job_enqueue,
+    job_fail,
+    job_mark_cancelled,
+    job_progress,
+    job_retry,
+    job_succeed,
+    jobs_sweep,
+)
+
+__all__ = [
+    "JobError",
+    "iteration_create",
+    "job_cancel",
+    "job_claim",
+    "job_create",
+    "job_enqueue",
+    "job_fail",
+    "job_mark_cancelled",
+    "job_progress",
+    "job_retry",
+    "job_succeed",
+    "jobs_sweep",
+    "model_version_register",
+    "policy_base_ensure",
+]
