@@ -82,10 +82,10 @@ class ResponsePair(models.Model):
     context = models.JSONField(help_text="The messages both responses answer.")
     context_truncated = models.BooleanField(default=False)
     response_a = models.OneToOneField(
-        Response, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Response, null=True, blank=True, on_delete=models.PROTECT, related_name="pair_a"
     )
     response_b = models.OneToOneField(
-        Response, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Response, null=True, blank=True, on_delete=models.PROTECT, related_name="pair_b"
     )
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.GENERATED)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
