@@ -62,20 +62,23 @@ def _assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
+# The TRL form reads only these; the context arrives as JSON text from the database and is
+# spliced in as is (parsing and re-serialising it was most of the export's time).
+TRL_FIELDS = ("chosen", "grade", "safety_bin", "pair__batch__stage", "context_json")
+TRL_FIELDS += ("pair__response_a__text", "pair__response_b__text")
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def trl_line(row: tuple, margin_table: str) -> str:
-    chosen_a = row[_INDEX["chosen"]] == "a"
-    chosen, rejected = (row[_A], row[_B]) if chosen_a else (row[_B], row[_A])
-    grade = row[_INDEX["grade"]]
-    record = {
-        "prompt": row[_INDEX["pair__context"]],
-        "chosen": _assistant(chosen),
-        "rejected": _assistant(rejected),
-        "margin": margin_for(grade, margin_table),
-        "grade": grade,
-        "stage": row[_INDEX["pair__batch__stage"]],
-        "safety_bin": row[_INDEX["safety_bin"]],
-    }
-    return json.dumps(record, ensure_ascii=False) + "\n"
+    chosen_slot, grade, safety_bin, stage, context, text_a, text_b = row
+    chosen, rejected = (text_a, text_b) if chosen_slot == "a" else (text_b, text_a)
+    return (
+        f'{{"prompt": {context}, '
+        f'"chosen": [{{"role": "assistant", "content": {_dumps(chosen)}}}], '
+        f'"rejected": [{{"role": "assistant", "content": {_dumps(rejected)}}}], '
+        f'"margin": {margin_for(grade, margin_table)!r}, "grade": {_dumps(grade)}, '
+        f'"stage": {_dumps(stage)}, "safety_bin": {_dumps(safety_bin)}}}\n'
+    )
 
 
 def _response(row: tuple, start: int) -> dict[str, Any]:
@@ -121,3 +124,4 @@ def full_line(row: tuple, margin_table: str) -> str:
 
 
 LINE_WRITERS = {"trl": trl_line, "full": full_line}
+FIELDS = {"trl": TRL_FIELDS, "full": ROW_FIELDS}

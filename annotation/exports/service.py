@@ -7,7 +7,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from config.artifacts import artifact_path, atomic_write
@@ -15,13 +16,16 @@ from config.artifacts import artifact_path, atomic_write
 from ..grades import MarginTable
 from ..models import ExportJob, Judgment
 from .filters import ExportFilters
-from .formats import LINE_WRITERS, ROW_FIELDS
+from .formats import FIELDS, LINE_WRITERS
 
 CHUNK = 5000
 
 
-def _rows(filters: ExportFilters):
-    return filters.apply(Judgment.objects.all()).order_by("id").values_list(*ROW_FIELDS)
+def _rows(filters: ExportFilters, fmt: str):
+    judgments = filters.apply(Judgment.objects.all()).order_by("id")
+    if fmt == "trl":
+        judgments = judgments.annotate(context_json=Cast("pair__context", TextField()))
+    return judgments.values_list(*FIELDS[fmt])
 
 
 def comparisons_count(filters: ExportFilters) -> int:
@@ -33,7 +37,7 @@ def comparisons_export_lines(
 ) -> Iterator[str]:
     """One JSON line per judgment, in `fmt` ('trl' or 'full')."""
     write = LINE_WRITERS[fmt]
-    for row in _rows(filters).iterator(chunk_size=CHUNK):
+    for row in _rows(filters, fmt).iterator(chunk_size=CHUNK):
         yield write(row, margin_table)
 
 

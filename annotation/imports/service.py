@@ -1,13 +1,14 @@
 """Atomic imports: rows are validated and inserted in chunks inside one transaction, so
 memory stays bounded, and any bad line rolls everything back with its line number."""
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Judgment, Prompt, PromptBatch, PromptSource, Response, ResponsePair
@@ -116,24 +117,62 @@ def prompts_import(
 
     def flush(rows: list[tuple[int, PromptRow]]) -> None:
         _refuse_existing_ids(batch, rows)
-        Prompt.objects.bulk_create(
-            [
-                Prompt(
-                    batch=batch,
-                    external_id=row.external_id,
-                    messages=row.messages,
-                    source=PromptSource.IMPORTED,
-                    risk_category=row.risk_category,
-                    attack_vector=row.attack_vector,
-                    metadata=row.metadata,
-                    created_by=user,
-                )
-                for _, row in rows
-            ],
-            batch_size=CHUNK,
-        )
+        _insert_prompts(batch, [row for _, row in rows], user)
 
     return ImportResult(batch.pk, _run(stream, filename, parse, flush))
+
+
+PROMPT_COLUMNS = (
+    "batch_id",
+    "external_id",
+    "messages",
+    "source",
+    "risk_category",
+    "attack_vector",
+    "metadata",
+    "created_by_id",
+    "created_at",
+)
+
+
+def _insert_prompts(batch: PromptBatch, rows: list[PromptRow], user) -> None:
+    """PostgreSQL gets COPY (several times faster than INSERT for a weekly batch of
+    250,000 prompts); other databases get bulk_create."""
+    if connection.vendor == "postgresql":
+        now, user_id = timezone.now(), getattr(user, "pk", None)
+        sql = f"COPY {Prompt._meta.db_table} ({', '.join(PROMPT_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        batch.pk,
+                        row.external_id,
+                        json.dumps(row.messages, ensure_ascii=False),
+                        PromptSource.IMPORTED,
+                        row.risk_category,
+                        row.attack_vector,
+                        json.dumps(row.metadata, ensure_ascii=False),
+                        user_id,
+                        now,
+                    )
+                )
+        return
+    Prompt.objects.bulk_create(
+        [
+            Prompt(
+                batch=batch,
+                external_id=row.external_id,
+                messages=row.messages,
+                source=PromptSource.IMPORTED,
+                risk_category=row.risk_category,
+                attack_vector=row.attack_vector,
+                metadata=row.metadata,
+                created_by=user,
+            )
+            for row in rows
+        ],
+        batch_size=CHUNK,
+    )
 
 
 def _refuse_existing_ids(batch: PromptBatch, rows: list[tuple[int, Any]]) -> None:
