@@ -4,6 +4,10 @@ import logging
 
 from celery import shared_task
 
+from .quality.tasks import score_responses
+
+__all__ = ["retrain_reward_models", "run_job", "score_responses", "sweep_jobs"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Max
 
 from annotation.exports import ExportFilters, export_write_file
@@ -117,7 +118,7 @@ class RewardModelRunner:
         for leftover in model_dir.glob("checkpoints"):
             shutil.rmtree(leftover)  # resumable state is not part of the published model
         published = ctx.publish(model_dir, "model")
-        model_version_register(
+        version = model_version_register(
             job=job,
             kind=self.kind,
             path=published,
@@ -126,6 +127,10 @@ class RewardModelRunner:
             judgments_through=job.data_snapshot.get("judgments_through", 0),
         )
         ctx.output_dir = published
+        from ..quality.tasks import score_responses
+
+        # The staff signals (agreement, drift, disagreement) read the newest model's scores.
+        transaction.on_commit(lambda: score_responses.delay(version.pk))
 
     def _evaluate(self, ctx: JobContext, model: Path, tests_beside: Path, name: str) -> dict:
         tests = sorted(tests_beside.glob("test_*.jsonl"))

@@ -1,0 +1,131 @@
+"""REST API of iterations, jobs and model versions (ML engineers and admins only).
+
+Each view validates with an InputSerializer, calls one service or selector and returns an
+OutputSerializer. Anyone else gets 403 (signed in) or 401 (anonymous)."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.permissions import IsMLEngineerOrAdmin
+
+from . import selectors
+from .serializers import (
+    IterationInputSerializer,
+    IterationOutputSerializer,
+    JobInputSerializer,
+    JobOutputSerializer,
+    VersionMetricsSerializer,
+    VersionOutputSerializer,
+)
+from .services import JobError, iteration_create, job_cancel, job_create, job_retry
+
+
+class JobListApi(generics.ListAPIView):
+    permission_classes = [IsMLEngineerOrAdmin]
+    serializer_class = JobOutputSerializer
+
+    def get_queryset(self):
+        states = self.request.query_params.getlist("state")
+        iteration = self.request.query_params.get("iteration")
+        return selectors.jobs_list(
+            user=self.request.user,
+            states=states or None,
+            iteration_id=int(iteration) if iteration and iteration.isdigit() else None,
+        ).select_related("model_version")
+
+    @extend_schema(request=JobInputSerializer, responses={201: JobOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = JobInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            job = job_create(
+                kind=data["kind"],
+                params=data["params"],
+                iteration=data["iteration"],
+                user=request.user,
+                request_key=data["request_key"] or None,
+            )
+        except JobError as exc:
+            raise ValidationError({"params": [str(exc)]}) from exc
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(generics.RetrieveAPIView):
+    permission_classes = [IsMLEngineerOrAdmin]
+    serializer_class = JobOutputSerializer
+
+    def get_queryset(self):
+        return selectors.jobs_visible_to(self.request.user)
+
+
+class JobCancelApi(APIView):
+    permission_classes = [IsMLEngineerOrAdmin]
+
+    @extend_schema(request=None, responses={200: JobOutputSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=pk)
+        return Response(JobOutputSerializer(job_cancel(job=job)).data)
+
+
+class JobRetryApi(APIView):
+    permission_classes = [IsMLEngineerOrAdmin]
+
+    @extend_schema(request=None, responses={200: JobOutputSerializer, 409: None})
+    def post(self, request: Request, pk: int) -> Response:
+        job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=pk)
+        try:
+            job = job_retry(job=job)
+        except JobError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(JobOutputSerializer(job).data)
+
+
+class IterationListApi(generics.ListAPIView):
+    permission_classes = [IsMLEngineerOrAdmin]
+    serializer_class = IterationOutputSerializer
+
+    def get_queryset(self):
+        return selectors.iterations_visible_to(self.request.user)
+
+    @extend_schema(request=IterationInputSerializer, responses={201: IterationOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = IterationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            iteration = iteration_create(user=request.user, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc
+        return Response(IterationOutputSerializer(iteration).data, status=status.HTTP_201_CREATED)
+
+
+class VersionListApi(generics.ListAPIView):
+    permission_classes = [IsMLEngineerOrAdmin]
+    serializer_class = VersionOutputSerializer
+
+    def get_queryset(self):
+        versions = selectors.versions_visible_to(self.request.user)
+        kind = self.request.query_params.get("kind")
+        return versions.filter(kind=kind) if kind else versions
+
+
+class VersionMetricsApi(APIView):
+    permission_classes = [IsMLEngineerOrAdmin]
+
+    @extend_schema(responses={200: VersionMetricsSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        version = get_object_or_404(selectors.versions_visible_to(request.user), pk=pk)
+        table = selectors.table8([version])
+        cells = table.rows[0].cells if table.rows else []
+        rows = [
+            {"test_set": test, "grade": grade, "accuracy_percent": value}
+            for (test, grade), value in zip(table.columns, cells, strict=True)
+        ]
+        payload = {"version": version, "metrics": version.metrics, "table8": rows}
+        return Response(VersionMetricsSerializer(payload).data)

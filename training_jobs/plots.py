@@ -1,0 +1,171 @@
+"""Server-side SVG line charts: the geometry is computed here from numbers only; the template
+`training_jobs/partials/chart.svg` draws it with auto-escaping (titles and labels are text)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# Colour-blind-safe palette (Okabe and Ito), one colour a line.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#222222", "#D55E00", "#56B4E9")
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+    value: float
+    label: str
+    starts_segment: bool = False
+
+
+@dataclass
+class Line:
+    name: str
+    colour: str
+    points: list[Point]
+    dashed: bool = False
+
+    @property
+    def path(self) -> str:
+        """SVG path data: a gap (missing value) starts a new segment."""
+        return " ".join(
+            f"{'M' if p.starts_segment else 'L'}{p.x:.1f},{p.y:.1f}" for p in self.points
+        )
+
+
+@dataclass
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass
+class Chart:
+    title: str
+    width: int
+    height: int
+    left: int
+    top: int
+    plot_width: int
+    plot_height: int
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    reference_y: float | None = None
+    reference_label: str = ""
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.plot_height
+
+    @property
+    def right(self) -> int:
+        return self.left + self.plot_width
+
+    @property
+    def legend_y(self) -> int:
+        return self.bottom + 48
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+
+
+def line_chart(
+    *,
+    title: str,
+    x_labels: list[str],
+    series: list[tuple[str, list[float | None]]],
+    y_min: float = 0.0,
+    y_max: float = 100.0,
+    y_step: float = 25.0,
+    reference: float | None = 50.0,
+    reference_label: str = "chance",
+    width: int = 640,
+    height: int = 300,
+) -> Chart:
+    """A chart of series over categorical x positions; values outside [y_min, y_max] are
+    clamped, missing ones (None, NaN) break the line."""
+    left, top, right_pad = 48, 28, 16
+    legend_rows = (len(series) + 2) // 3
+    plot_width = width - left - right_pad
+    plot_height = height - top - 60 - 18 * legend_rows
+    chart = Chart(
+        title=title,
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        plot_width=plot_width,
+        plot_height=plot_height,
+    )
+    n = max(len(x_labels), 1)
+    step = plot_width / n
+
+    def x_at(i: int) -> float:
+        return left + step * (i + 0.5)
+
+    def y_at(value: float) -> float:
+        value = min(max(value, y_min), y_max)
+        return top + plot_height * (1 - (value - y_min) / (y_max - y_min))
+
+    chart.x_ticks = [Tick(position=x_at(i), label=label) for i, label in enumerate(x_labels)]
+    ticks = int(round((y_max - y_min) / y_step))
+    chart.y_ticks = [
+        Tick(position=y_at(y_min + k * y_step), label=f"{y_min + k * y_step:g}")
+        for k in range(ticks + 1)
+    ]
+    if reference is not None:
+        chart.reference_y = y_at(reference)
+        chart.reference_label = reference_label
+    for index, (name, values) in enumerate(series):
+        points = []
+        previous_missing = True
+        for i, value in enumerate(values[: len(x_labels)]):
+            if not _finite(value):
+                previous_missing = True
+                continue
+            points.append(
+                Point(
+                    x=x_at(i),
+                    y=y_at(float(value)),
+                    value=float(value),
+                    label=x_labels[i],
+                    starts_segment=previous_missing,
+                )
+            )
+            previous_missing = False
+        chart.lines.append(
+            Line(
+                name=name,
+                colour=PALETTE[index % len(PALETTE)],
+                points=points,
+                dashed=name.lower().startswith("average"),
+            )
+        )
+    return chart
+
+
+@dataclass
+class LegendEntry:
+    line: Line
+    x: float
+    y: float
+
+    @property
+    def x_end(self) -> float:
+        return self.x + 18
+
+    @property
+    def x_text(self) -> float:
+        return self.x + 24
+
+
+def legend_positions(chart: Chart) -> list[LegendEntry]:
+    """Where each line's legend entry goes (three a row under the plot)."""
+    column = chart.plot_width / 3
+    return [
+        LegendEntry(line, chart.left + column * (i % 3), chart.legend_y + 18 * (i // 3))
+        for i, line in enumerate(chart.lines)
+    ]

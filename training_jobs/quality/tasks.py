@@ -1,0 +1,10 @@
+"""Score responses with a reward-model version in the background."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def score_responses(version_id: int, batch_id: int | None = None) -> int:
+    from .services import responses_score
+
+    return responses_score(version_id=version_id, batch_id=batch_id)

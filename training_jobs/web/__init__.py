@@ -1,0 +1,1 @@
+"""The ML engineer's pages: iterations, jobs, model versions, metrics and signals."""

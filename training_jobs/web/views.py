@@ -1,0 +1,309 @@
+"""Thin views: read the request, call one service or selector, render.
+
+A page is one template; an htmx request that targets one of its parts (`HX-Target`: the
+polled job list, the job's status) gets only that partial, anything else the whole page,
+so every link and form also works without JavaScript."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from .. import plots, selectors
+from ..models import Iteration, JobState, ModelVersion
+from ..quality import selectors as quality_selectors
+from ..quality.services import responses_score_enqueue
+from ..services import JobError, iteration_create, job_cancel, job_create, job_retry
+from .forms import IterationForm, JobForm
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def targets(request: HttpRequest, part: str) -> bool:
+    """An htmx request for one part of the page (the element with this id)."""
+    return is_htmx(request) and request.headers.get("HX-Target") == part
+
+
+def ml_engineer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not selectors.can_manage_jobs(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+# Iterations ----------------------------------------------------------------------------------
+
+
+def _iterations_page(request: HttpRequest, form: IterationForm, status: int = 200):
+    iterations = selectors.iterations_visible_to(request.user)
+    next_number = (iterations.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    return render(
+        request,
+        "training_jobs/iterations.html",
+        {"iterations": iterations, "form": form, "next_name": f"RLHF-V{next_number}"},
+        status=status,
+    )
+
+
+@require_GET
+@ml_engineer_required
+def iterations(request: HttpRequest) -> HttpResponse:
+    return _iterations_page(request, IterationForm())
+
+
+@require_POST
+@ml_engineer_required
+def iteration_new(request: HttpRequest) -> HttpResponse:
+    form = IterationForm(request.POST)
+    if form.is_valid():
+        try:
+            iteration = iteration_create(
+                name=form.cleaned_data["name"],
+                notes=form.cleaned_data["notes"],
+                start_policy=form.cleaned_data["start_policy"],
+                user=request.user,
+            )
+        except DjangoValidationError as exc:
+            for message in exc.messages:
+                form.add_error(None, message)
+        else:
+            return redirect("iteration", iteration.pk)
+    return _iterations_page(request, form, status=400)
+
+
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request", "HX-Target")
+@ml_engineer_required
+def iteration_detail(request: HttpRequest, iteration_id: int) -> HttpResponse:
+    iteration = get_object_or_404(selectors.iterations_visible_to(request.user), pk=iteration_id)
+    jobs = list(selectors.jobs_list(user=request.user, iteration_id=iteration.pk))
+    context = {
+        "iteration": iteration,
+        "rows": selectors.job_rows(jobs),
+        "polling": selectors.any_active(jobs),
+        "poll_url": reverse("iteration", args=[iteration.pk]),
+        "versions": selectors.versions_visible_to(request.user).filter(job__iteration=iteration),
+    }
+    template = "training_jobs/iteration.html"
+    if targets(request, "jobs"):
+        template = "training_jobs/partials/jobs.html"
+    return render(request, template, context)
+
+
+# Jobs ----------------------------------------------------------------------------------------
+
+
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request", "HX-Target")
+@ml_engineer_required
+def jobs(request: HttpRequest) -> HttpResponse:
+    states = [s for s in request.GET.getlist("state") if s in JobState.values]
+    found = list(selectors.jobs_list(user=request.user, states=states or None)[:200])
+    query = "&".join(f"state={s}" for s in states)
+    context = {
+        "rows": selectors.job_rows(found),
+        "polling": selectors.any_active(found),
+        "poll_url": reverse("jobs") + (f"?{query}" if query else ""),
+        "states": JobState.choices,
+        "selected": states,
+    }
+    template = "training_jobs/jobs.html"
+    if targets(request, "jobs"):
+        template = "training_jobs/partials/jobs.html"
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@ml_engineer_required
+def job_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = JobForm(request.POST)
+        if form.is_valid():
+            iteration = form.cleaned_data["iteration"]
+            try:
+                job = job_create(
+                    kind=form.cleaned_data["kind"],
+                    params=form.cleaned_data["params"],
+                    iteration=iteration,
+                    user=request.user,
+                )
+            except JobError as exc:
+                form.add_error("params", str(exc))
+            else:
+                if iteration is not None:
+                    return redirect("iteration", iteration.pk)
+                return redirect("job", job.pk)
+        status = 400
+    else:
+        initial = {}
+        iteration_id = request.GET.get("iteration", "")
+        if iteration_id.isdigit():
+            initial["iteration"] = Iteration.objects.filter(pk=iteration_id).first()
+        if request.GET.get("kind"):
+            initial["kind"] = request.GET["kind"]
+        form = JobForm(initial=initial)
+        status = 200
+    return render(
+        request,
+        "training_jobs/job_form.html",
+        {"form": form, "parameters": selectors.job_parameters()},
+        status=status,
+    )
+
+
+def _job_context(job, *, seen: str = "", message: str = "") -> dict:
+    return {
+        "job": job,
+        "version": getattr(job, "model_version", None),
+        "snapshot": selectors.snapshot_summary(job.data_snapshot or {}),
+        # the actions are replaced (out of band) only when the state changed under them
+        "actions_changed": bool(seen) and seen != job.state,
+        "message": message,
+    }
+
+
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request", "HX-Target")
+@ml_engineer_required
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=job_id)
+    if targets(request, "job-status"):
+        context = _job_context(job, seen=request.GET.get("seen", ""))
+        return render(request, "training_jobs/job.html#status", context)
+    return render(request, "training_jobs/job.html", _job_context(job))
+
+
+def _job_action(request: HttpRequest, job_id: int, action) -> HttpResponse:
+    job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=job_id)
+    seen, message = job.state, ""
+    try:
+        job = action(job=job)
+    except JobError as exc:
+        message = str(exc)
+    if is_htmx(request):
+        context = _job_context(job, seen=seen, message=message)
+        context["actions_changed"] = True
+        return render(request, "training_jobs/job.html#status", context)
+    if message:
+        return render(
+            request,
+            "training_jobs/job.html",
+            _job_context(job, message=message),
+            status=409,
+        )
+    return redirect("job", job.pk)
+
+
+@require_POST
+@ml_engineer_required
+def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    return _job_action(request, job_id, job_cancel)
+
+
+@require_POST
+@ml_engineer_required
+def job_retry_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    return _job_action(request, job_id, job_retry)
+
+
+# Model versions and metrics ------------------------------------------------------------------
+
+
+@require_GET
+@ml_engineer_required
+def versions(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    found = selectors.versions_visible_to(request.user)
+    if kind in ModelVersion.Kind.values:
+        found = found.filter(kind=kind)
+    rows = [(v, selectors.snapshot_summary(v.data_snapshot or {})) for v in found[:500]]
+    return render(
+        request,
+        "training_jobs/versions.html",
+        {"rows": rows, "kinds": ModelVersion.Kind.choices, "kind": kind},
+    )
+
+
+@require_GET
+@ml_engineer_required
+def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = get_object_or_404(selectors.versions_visible_to(request.user), pk=version_id)
+    chain = [
+        (v, selectors.snapshot_summary(v.data_snapshot or {}))
+        for v in selectors.version_lineage(version=version)
+    ]
+    return render(
+        request,
+        "training_jobs/version.html",
+        {
+            "version": version,
+            "chain": chain,
+            "children": selectors.version_children(version=version),
+            "table": selectors.version_table8(version) if version.is_reward_model else None,
+            "table_text": (version.metrics or {}).get("table8", ""),
+        },
+    )
+
+
+@require_GET
+@ml_engineer_required
+def metrics(request: HttpRequest) -> HttpResponse:
+    versions_found = selectors.reward_versions(user=request.user)
+    charts = [
+        plots.line_chart(title=c["title"], x_labels=c["labels"], series=c["lines"])
+        for c in selectors.metrics_charts(user=request.user)
+    ]
+    return render(
+        request,
+        "training_jobs/metrics.html",
+        {
+            "table": selectors.table8(versions_found),
+            "charts": [(chart, plots.legend_positions(chart)) for chart in charts],
+            "grade_labels": selectors.GRADE_LABELS,
+        },
+    )
+
+
+# Platform signals ----------------------------------------------------------------------------
+
+
+@require_GET
+@ml_engineer_required
+def signals(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "training_jobs/signals.html",
+        {
+            "signals": quality_selectors.platform_signals(),
+            "newest": selectors.newest_reward_models(),
+            "queued": request.GET.get("queued") == "1",
+        },
+    )
+
+
+@require_POST
+@ml_engineer_required
+def signals_score(request: HttpRequest) -> HttpResponse:
+    responses_score_enqueue(
+        version_ids=[v.pk for v in selectors.newest_reward_models().values() if v is not None]
+    )
+    return redirect(reverse("signals") + "?queued=1")
