@@ -1,0 +1,1 @@
+"""Generation backends. Each has `generate(conversations, params) -> list[Completion]`."""

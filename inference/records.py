@@ -1,0 +1,35 @@
+"""Plain data passed in and out of every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from inference.params import SamplingParams
+
+Message = Mapping[str, str]
+"""One chat turn: {"role": "system" | "user" | "assistant", "content": "..."}."""
+
+Conversation = Sequence[Message]
+
+FinishReason = str
+"""Usually "stop" (end of turn) or "length" (max_tokens reached), as the server said it."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sample and everything needed to record it.
+
+    `seconds` is the wall time of the request (HTTP, in-process vLLM) or of the batch the
+    sample was generated in (transformers). `dropped_turns` counts the oldest messages left
+    out to fit the context window (0 when the dialogue fitted).
+    """
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    params: SamplingParams
+    model: str
+    dropped_turns: int = 0
