@@ -23,6 +23,7 @@ from .serializers import (
     ExportInputSerializer,
     ExportJobSerializer,
     ImportInputSerializer,
+    ImportResultSerializer,
     JudgmentSerializer,
     PairSerializer,
     PromptBulkInputSerializer,
@@ -98,7 +99,7 @@ class BatchImportApi(APIView):
     permission_classes = [IsAdminRole]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=ImportInputSerializer)
+    @extend_schema(request=ImportInputSerializer, responses={201: ImportResultSerializer})
     def post(self, request: Request, pk: int) -> Response:
         batch = get_object_or_404(selectors.batches_visible_to(request.user), pk=pk)
         data = ImportInputSerializer(data=request.data)

@@ -116,6 +116,11 @@ class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
 
 
+class ImportResultSerializer(serializers.Serializer):
+    batch = serializers.IntegerField()
+    created = serializers.IntegerField()
+
+
 class ExportInputSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportJob.Format.values, default="trl")
     margin = serializers.ChoiceField(choices=MarginTable.values, default=MarginTable.SMALL)

@@ -9,4 +9,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotation.api_urls")),
+    path("api/", include("training_jobs.api_urls")),
+    path("", include("training_jobs.urls")),
+    path("", include("annotation.generation.urls")),
+    path("", include("annotation.workspace.urls")),
 ]

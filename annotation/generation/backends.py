@@ -15,6 +15,15 @@ _lock = threading.Lock()
 
 
 def default_variant() -> inference.ModelVariant:
+    """The model server from settings when one is configured, else the default model on CPU."""
+    if settings.MARGIN["MODEL_SERVER_URL"]:
+        return inference.ModelVariant(
+            DEFAULT_LABEL,
+            "http",
+            model=settings.MARGIN["MODEL_SERVER_MODEL"],
+            base_url=settings.MARGIN["MODEL_SERVER_URL"],
+            options=dict(settings.MARGIN_HTTP_BACKEND_OPTIONS),
+        )
     return inference.ModelVariant(
         DEFAULT_LABEL, "transformers", model=settings.MARGIN["DEFAULT_MODEL_DIR"]
     )

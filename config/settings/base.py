@@ -134,6 +134,10 @@ MARGIN = {
     "LEASE_SECONDS": env_int("MARGIN_LEASE_SECONDS", 600),
     "SYNC_EXPORT_MAX_ROWS": env_int("MARGIN_SYNC_EXPORT_MAX_ROWS", 50_000),
     "DEFAULT_MODEL_DIR": os.environ.get("MARGIN_MODEL_DIR", ""),
+    # An OpenAI-compatible server (vLLM) that batches without variants of their own use;
+    # empty: the default model on CPU in the worker.
+    "MODEL_SERVER_URL": os.environ.get("MARGIN_MODEL_SERVER_URL", ""),
+    "MODEL_SERVER_MODEL": os.environ.get("MARGIN_MODEL_SERVER_MODEL", "SmolLM2-135M-Instruct"),
 }
 
 MARGIN_GENERATION = {
@@ -174,6 +178,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Prompt batches, comparisons, judgments, imports, exports and iterations.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "PromptSourceEnum": "annotation.models.batches.PromptSource",
+        "GuidelineStageEnum": "annotation.models.batches.GuidelineStage",
+    },
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -183,6 +191,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_out": str(VAR_DIR / "broker" / "queue"),
         "processed_folder": str(VAR_DIR / "broker" / "processed"),
         "store_processed": False,
+        "control_folder": str(VAR_DIR / "broker" / "control"),
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600)}

@@ -16,7 +16,8 @@ from training_jobs.tasks import retrain_reward_models
 from ..annotation.factories import JudgmentFactory, PairFactory
 from .conftest import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900)]
+# Real workers training real (tiny) models: minutes on 2 cores, so the slow tier.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900), pytest.mark.slow]
 
 TRAIN = {"max_steps": 3, "batch_pairs": 4, "test_pairs": 2, "test_fraction": 0.2, "device": "cpu"}
 
@@ -112,5 +113,7 @@ def test_worker_killed_mid_job_fails_it_and_a_retry_succeeds(start_worker, tiny_
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.error + job.log[-2000:]
     version = ModelVersion.objects.get(job=job)
-    provenance = json.loads((settings.ARTIFACT_ROOT / version.path / "rewardtrain.json").read_text())
+    provenance = json.loads(
+        (settings.ARTIFACT_ROOT / version.path / "rewardtrain.json").read_text()
+    )
     assert provenance["resumed_from_step"] > 0
