@@ -1,0 +1,1 @@
+"""The annotator workspace: leases, pairwise judging with htmx, dialogues, quality pages."""

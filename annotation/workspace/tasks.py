@@ -1,0 +1,9 @@
+from celery import shared_task
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def expire_leases() -> int:
+    """Return the pairs of leases nobody submitted in time (run by beat every minute)."""
+    from .services import assignments_expire
+
+    return assignments_expire()

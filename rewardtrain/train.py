@@ -1,0 +1,342 @@
+"""Train a reward model with the margin ranking loss on shared-context packed rows.
+
+Single process (CPU or one GPU):
+
+    python -m rewardtrain train --output-dir out/helpfulness --model CHAT_MODEL_DIR \\
+        --data margin_export.jsonl.gz --open-source hh_helpful.jsonl.gz
+
+Several GPUs (DDP; add --fsdp for models that do not fit one GPU):
+
+    torchrun --nproc-per-node 8 -m rewardtrain train --output-dir ... --model ... --data ...
+    accelerate launch -m rewardtrain train ...
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import resource
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from rewardtrain import checkpoint
+from rewardtrain.config import TrainConfig
+from rewardtrain.data import TokenizedPair, tokenize_pairs, write_pairs
+from rewardtrain.evaluate import pair_metrics, score_pairs, table8
+from rewardtrain.loss import pair_accuracy, pairwise_margin_loss
+from rewardtrain.mix import build_mix, load_pools, split_test
+from rewardtrain.model import (
+    RewardModel,
+    load_sequence_classifier,
+    load_tokenizer,
+    save_reward_model,
+)
+from rewardtrain.packing import Item, pack_row, plan_rows, split_for_ranks
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); initialises the process group under torchrun/accelerate."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return rank, world, device
+
+
+def warmup_steps(total: int, ratio: float, minimum: int) -> int:
+    """Paper: 3% of the steps, at least 5; capped at half a (short) run."""
+    return min(max(minimum, math.ceil(ratio * total)), total // 2)
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Linear warm-up to 1, then cosine decay to min_ratio at the last step (step counts from 0)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup - 1)
+    progress = min(1.0, (step - warmup) / span)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def prepare_data(cfg: TrainConfig, tokenizer) -> tuple[list[TokenizedPair], dict, dict]:
+    """Training pairs (tokenized, in training order), test sets by pool, and their record."""
+    pools, inputs = load_pools(cfg.data, cfg.open_source, cfg.harmless, cfg.default_stage)
+    train_pools, test_pools = split_test(pools, cfg.test_pairs, cfg.test_fraction, cfg.seed)
+    mixed, mix_record = build_mix(
+        cfg.reward_model,
+        train_pools,
+        cfg.mix,
+        cfg.helpfulness_extra_ratio,
+        cfg.safety_helpfulness_share,
+        cfg.seed,
+    )
+    train, dropped = tokenize_pairs(tokenizer, mixed, cfg.max_length, cfg.margin)
+    tests = {}
+    for name, pairs in test_pools.items():
+        if pairs:
+            tests[name] = (pairs, *tokenize_pairs(tokenizer, pairs, cfg.max_length, cfg.margin))
+    record = {
+        "inputs": inputs,
+        "mix": mix_record,
+        "train_pairs": len(train),
+        "train_dropped_too_long": dropped,
+        "test_pairs": {name: len(t[1]) for name, t in tests.items()},
+        "test_dropped_too_long": {name: t[2] for name, t in tests.items()},
+    }
+    return train, tests, record
+
+
+def training_order(n: int, epochs: float, seed: int) -> list[int]:
+    """Indices of the training pairs in visiting order: a fresh permutation per epoch."""
+    rng = random.Random(seed + 1)
+    wanted = round(epochs * n)
+    order: list[int] = []
+    while len(order) < wanted:
+        epoch = list(range(n))
+        rng.shuffle(epoch)
+        order += epoch
+    return order[:wanted]
+
+
+def wrap_model(model: RewardModel, cfg: TrainConfig, world: int, device: torch.device):
+    """DDP, FSDP (fully_shard per decoder layer) or the model itself."""
+    if world == 1:
+        return model
+    if cfg.fsdp:
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model.body.layers:
+            fully_shard(layer)
+        fully_shard(model)
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )
+
+
+def _no_sync(model, cfg: TrainConfig, last: bool):
+    if last or not dist.is_initialized():
+        return nullcontext()
+    if cfg.fsdp:
+        model.set_requires_gradient_sync(False)
+        return nullcontext()
+    return model.no_sync()
+
+
+def _state(model, optimizer, full: bool = True):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    options = StateDictOptions(full_state_dict=full, cpu_offload=True)
+    return get_state_dict(model, optimizer, options=options)
+
+
+def _load_state(model, optimizer, saved: dict[str, Any]) -> None:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(
+        model,
+        optimizer,
+        model_state_dict=saved["model"],
+        optim_state_dict=saved["optimizer"],
+        options=StateDictOptions(full_state_dict=True),
+    )
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=(cfg.beta1, cfg.beta2),
+        eps=cfg.eps,
+    )
+
+
+def train_step(
+    model, batch: list[TokenizedPair], cfg: TrainConfig, rank: int, world: int, device, autocast
+) -> dict[str, float]:
+    """Forward and backward of one effective batch (all processes); gradients accumulate."""
+    items = [Item.from_pair(p, i) for i, p in enumerate(batch)]
+    shares = split_for_ranks(plan_rows(items, cfg.pack_tokens), world)
+    mine = shares[rank]
+    totals = torch.zeros(3, dtype=torch.float64)
+    for n, row_items in enumerate(mine):
+        row = pack_row(row_items).to(device)
+        margin = torch.tensor([batch[k].margin for k in row.keys], device=device)
+        last = n == len(mine) - 1
+        with _no_sync(model, cfg, last):
+            with autocast:
+                rewards = model(
+                    row.input_ids,
+                    row.position_ids,
+                    row.attention_mask(torch.bool),
+                    row.reward_index,
+                ).view(-1, 2)
+            losses = pairwise_margin_loss(rewards[:, 0], rewards[:, 1], margin)
+            # Sum over pairs / pairs in the whole batch; DDP and FSDP average over ranks.
+            (losses.sum() * world / len(batch)).backward()
+        totals += torch.tensor(
+            [
+                losses.detach().sum().item(),
+                pair_accuracy(rewards[:, 0], rewards[:, 1]).sum().item(),
+                row.n_tokens,
+            ],
+            dtype=torch.float64,
+        )
+    if cfg.fsdp and dist.is_initialized():
+        model.set_requires_gradient_sync(True)
+    if dist.is_initialized():
+        dist.all_reduce(totals)
+    return {
+        "loss": totals[0].item() / len(batch),
+        "accuracy": totals[1].item() / len(batch),
+        "tokens": totals[2].item(),
+    }
+
+
+def main(cfg: TrainConfig) -> dict[str, Any]:
+    """Train, save the reward model folder and its metrics; return the metrics."""
+    if not cfg.output_dir or not cfg.model:
+        raise ValueError("train needs output_dir and model")
+    rank, world, device = setup_distributed()
+    out = Path(cfg.output_dir)
+    ckpt_root = out / "checkpoints"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        checkpoint.prune_checkpoints(ckpt_root, cfg.keep_checkpoints)
+    tokenizer = load_tokenizer(cfg.model)
+    train, tests, data_record = prepare_data(cfg, tokenizer)
+    if not train:
+        raise ValueError("no training pairs: check the input files and the mix")
+    if rank == 0:
+        for name, (pairs, _, _) in tests.items():
+            write_pairs(out / f"test_{name}.jsonl", pairs)
+
+    torch.manual_seed(cfg.seed)
+    model = RewardModel(load_sequence_classifier(cfg.model, tokenizer.pad_token_id)).to(device)
+    model.train()
+    model = wrap_model(model, cfg, world, device)
+    core: RewardModel = model.module if hasattr(model, "module") else model
+    optimizer = make_optimizer(model, cfg)
+
+    order = training_order(len(train), cfg.epochs, cfg.seed)
+    total = math.ceil(len(order) / cfg.batch_pairs)
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    warmup = warmup_steps(total, cfg.warmup_ratio, cfg.min_warmup_steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, warmup, cfg.min_lr_ratio)
+    )
+    start = 0
+    latest = checkpoint.latest_checkpoint(ckpt_root) if cfg.resume else None
+    if latest is not None:
+        saved = checkpoint.load_checkpoint(latest)
+        _load_state(model, optimizer, saved)
+        schedule.load_state_dict(saved["schedule"])
+        start = saved["step"]
+        del saved
+
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if cfg.bf16 and device.type == "cuda"
+        else nullcontext()
+    )
+    bar = None
+    if cfg.progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=start, desc=f"{cfg.reward_model} RM", unit="step")
+    log = open(out / "log.jsonl", "a") if rank == 0 else None
+    t0, pairs_done, tokens_done = time.perf_counter(), 0, 0.0
+    for step in range(start, total):
+        batch = [train[i] for i in order[step * cfg.batch_pairs : (step + 1) * cfg.batch_pairs]]
+        stats = train_step(model, batch, cfg, rank, world, device, autocast)
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        stats["lr"] = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        pairs_done += len(batch)
+        tokens_done += stats["tokens"]
+        elapsed = time.perf_counter() - t0
+        stats.update(
+            step=step + 1, pairs_per_s=pairs_done / elapsed, tokens_per_s=tokens_done / elapsed
+        )
+        if log:
+            log.write(json.dumps(stats) + "\n")
+            log.flush()
+        if bar:
+            bar.set_postfix(
+                loss=f"{stats['loss']:.3f}",
+                acc=f"{stats['accuracy']:.2f}",
+                pairs_s=f"{stats['pairs_per_s']:.2f}",
+            )
+            bar.update(1)
+        if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total:
+            model_state, optim_state = _state(model, optimizer)
+            if rank == 0:
+                state = {
+                    "model": model_state,
+                    "optimizer": optim_state,
+                    "schedule": schedule.state_dict(),
+                    "step": step + 1,
+                    "config": asdict(cfg),
+                }
+                checkpoint.save_checkpoint(ckpt_root, step + 1, state)
+                checkpoint.prune_checkpoints(ckpt_root, cfg.keep_checkpoints)
+            if dist.is_initialized():
+                dist.barrier()
+    train_seconds = time.perf_counter() - t0
+    if bar:
+        bar.close()
+    if log:
+        log.close()
+
+    metrics: dict[str, Any] = {}
+    for name, (_, tokenized, _) in tests.items():
+        chosen, rejected = score_pairs(core, tokenized, cfg.pack_tokens, device, autocast)
+        metrics[name] = pair_metrics(chosen, rejected, [t.pair for t in tokenized])
+    model_state, _ = _state(model, optimizer)
+    if rank == 0:
+        state = {k.removeprefix("classifier."): v for k, v in model_state.items()}
+        metadata = {
+            "reward_model": cfg.reward_model,
+            "config": asdict(cfg),
+            "data": data_record,
+            "steps": total,
+            "resumed_from_step": start,
+            "warmup_steps": warmup,
+            "world_size": world,
+            "train_seconds": train_seconds,
+            "pairs_per_s": pairs_done / train_seconds if train_seconds else None,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        save_reward_model(core.classifier, tokenizer, out, state_dict=state, metadata=metadata)
+        report = {
+            "metrics": {cfg.reward_model: metrics},
+            "table8": table8({cfg.reward_model: metrics}),
+        }
+        (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    if dist.is_initialized():
+        dist.barrier()
+    return metrics

@@ -1,0 +1,47 @@
+"""Fine-tuning on a pool writes a policy folder that the transformers backend loads."""
+
+import json
+
+import pytest
+
+from inference import ModelVariant, SamplingParams, load_backend
+from training_jobs.rlhf.config import FinetuneConfig
+from training_jobs.rlhf.finetune import main
+from training_jobs.rlhf.pool import prompt_key
+
+
+@pytest.fixture
+def pool_file(tmp_path):
+    path = tmp_path / "pool.jsonl"
+    with path.open("w") as f:
+        for i in range(3):
+            prompt = [{"role": "user", "content": f"Say the number {i}."}]
+            entry = {"key": prompt_key(prompt), "prompt": prompt, "safety": False}
+            f.write(json.dumps({**entry, "response": f"The number is {i}.", "reward": 0.7}) + "\n")
+    return path
+
+
+def test_new_policy_loads_and_generates(tiny_policy_source, pool_file, tmp_path):
+    out = tmp_path / "policy"
+    cfg = FinetuneConfig(
+        pool=str(pool_file),
+        policy=str(tiny_policy_source),
+        output_dir=str(out),
+        epochs=8.0,
+        lr=1e-2,
+        batch_size=3,
+        micro_batch=2,
+        progress=False,
+    )
+    metrics = main(cfg)
+    assert metrics["examples"] == 3 and metrics["steps"] == 8
+    assert metrics["last_loss"] < metrics["first_loss"]
+    assert json.loads((out / "finetune.json").read_text())["steps"] == 8
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+
+    backend = load_backend(ModelVariant("rs", "transformers", model=str(out)))
+    (completion,) = backend.generate(
+        [[{"role": "user", "content": "Say the number 1."}]],
+        SamplingParams(temperature=1.0, max_tokens=4, seed=3),
+    )
+    assert completion.model == str(out) and 1 <= completion.completion_tokens <= 4

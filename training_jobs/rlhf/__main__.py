@@ -1,0 +1,27 @@
+"""Command line: ``python -m training_jobs.rlhf sample|select|finetune|sweep|round ...``."""
+
+from __future__ import annotations
+
+import json
+
+from training_jobs.rlhf.config import config_from_args, make_parser
+
+
+def run(argv: list[str] | None = None) -> None:
+    cfg = config_from_args(make_parser().parse_args(argv))
+    from training_jobs.rlhf import finetune, rounds, sample, select, sweep
+
+    command = {
+        "SampleConfig": sample.main,
+        "SelectConfig": select.main,
+        "FinetuneConfig": finetune.main,
+        "SweepConfig": sweep.main,
+        "RoundConfig": rounds.main,
+    }[type(cfg).__name__]
+    result = command(cfg)
+    summary = {k: v for k, v in result.items() if k not in ("series", "config")}
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    run()

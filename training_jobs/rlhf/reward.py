@@ -1,0 +1,139 @@
+"""The reward a sample is selected by: the paper's routing between the two reward models.
+
+    R_c = R_s  if IS_SAFETY(p) or R_s < 0.15  else R_h        (Touvron et al., 2023, §3.2.3)
+
+with both rewards on the paper's scale, the sigmoid of the reward model's scalar output. The
+threshold 0.15 had precision 0.89 and recall 0.55 on the safety test set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+SAFETY_THRESHOLD = 0.15
+RewardModelName = Literal["helpfulness", "safety"]
+
+
+def sigmoid(x: float) -> float:
+    """The paper's scale of a raw reward, computed without overflow."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def route(
+    is_safety: bool, safety_p: float | None, threshold: float = SAFETY_THRESHOLD
+) -> RewardModelName:
+    """Which reward model judges a sample: "safety" (R_s) or "helpfulness" (R_h).
+
+    ``safety_p`` is sigmoid(R_s), or None when there is no safety model (then R_h always).
+    A score exactly at the threshold is not below it, so it goes to R_h.
+    """
+    if safety_p is None:
+        return "helpfulness"
+    if is_safety or safety_p < threshold:
+        return "safety"
+    return "helpfulness"
+
+
+@dataclass(frozen=True)
+class Reward:
+    """One sample's rewards on the paper's scale and the one that was used."""
+
+    helpfulness: float
+    safety: float | None
+    used: RewardModelName
+
+    @property
+    def value(self) -> float:
+        return self.safety if self.used == "safety" else self.helpfulness  # type: ignore[return-value]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reward": self.value,
+            "used": self.used,
+            "helpfulness": self.helpfulness,
+            "safety": self.safety,
+        }
+
+
+def combined_reward(
+    is_safety: bool,
+    helpfulness_raw: float,
+    safety_raw: float | None,
+    threshold: float = SAFETY_THRESHOLD,
+) -> Reward:
+    """R_c of one sample from the two reward models' raw outputs."""
+    h = sigmoid(helpfulness_raw)
+    s = None if safety_raw is None else sigmoid(safety_raw)
+    return Reward(h, s, route(is_safety, s, threshold))
+
+
+class RewardModels:
+    """R_h and optionally R_s, loaded once, scoring (prompt, answers) groups in packed rows."""
+
+    def __init__(
+        self,
+        helpfulness: str,
+        safety: str = "",
+        threshold: float = SAFETY_THRESHOLD,
+        pack_tokens: int = 2048,
+    ) -> None:
+        if not helpfulness:
+            raise SystemExit("a helpfulness reward model folder is needed")
+        self.paths = {"helpfulness": helpfulness, "safety": safety}
+        self.threshold = threshold
+        self.pack_tokens = pack_tokens
+        self.device = _device()
+        self.models = {name: _load(path, self.device) for name, path in self.paths.items() if path}
+
+    def raw(self, name: str, groups: Sequence[dict[str, Any]]) -> list[list[float]]:
+        """Raw rewards of each group's answers: groups are {"prompt": [...], "responses": [...]}."""
+        import torch
+
+        from rewardtrain.evaluate import score_items
+        from rewardtrain.score import dialogues_of, item_of
+
+        model, tokenizer = self.models[name]
+        items = [item_of(tokenizer, dialogues_of(g), k) for k, g in enumerate(groups)]
+        with torch.inference_mode():
+            scores = score_items(model, items, self.pack_tokens, device=self.device)
+        return [scores[k] for k in range(len(groups))]
+
+    def score(
+        self,
+        prompts: Sequence[list[dict[str, str]]],
+        answers: Sequence[list[str]],
+        safety: Sequence[bool],
+    ) -> list[list[Reward]]:
+        """R_c of every answer, grouped by prompt as given."""
+        groups = [
+            {"prompt": p, "responses": list(a)} for p, a in zip(prompts, answers, strict=True)
+        ]
+        helpful = self.raw("helpfulness", groups)
+        safe = self.raw("safety", groups) if "safety" in self.models else None
+        return [
+            [
+                combined_reward(is_safety, h, None if safe is None else safe[i][j], self.threshold)
+                for j, h in enumerate(helpful[i])
+            ]
+            for i, is_safety in enumerate(safety)
+        ]
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _load(path: str, device: str):
+    from rewardtrain.model import RewardModel, load_sequence_classifier, load_tokenizer
+
+    tokenizer = load_tokenizer(path)
+    model = RewardModel(load_sequence_classifier(path, tokenizer.pad_token_id)).eval()
+    return model.to(device), tokenizer

@@ -1,0 +1,179 @@
+"""Sample K answers per prompt from the latest policy through Margin's inference backends.
+
+    python -m training_jobs.rlhf sample --prompts prompts.jsonl --policy out/policy \
+        --k 8 --temperature 1.0 --max-tokens 256 --output samples.jsonl
+    # on a GPU node: --backend vllm (K seeded requests per prompt, batched by the engine)
+
+A samples line: {"key", "id", "prompt": [messages], "safety": bool, "responses": [str] (K),
+"seeds": [int], "finish_reasons": [str], "completion_tokens": [int]}.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from training_jobs.rlhf.config import SampleConfig, Sampling
+from training_jobs.rlhf.pool import prompt_key, write_jsonl
+
+
+def read_prompts(path: str) -> list[dict[str, Any]]:
+    """Prompt lines as {"key", "id", "prompt": [messages ending with a user turn], "safety"}."""
+    prompts = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                record = {"prompt": record}
+            prompt = record["prompt"]
+            if isinstance(prompt, str):
+                prompt = [{"role": "user", "content": prompt}]
+            if not prompt or prompt[-1].get("role") != "user":
+                raise ValueError(f"{path}:{number}: a prompt must end with a user turn")
+            prompts.append(
+                {
+                    "key": prompt_key(prompt),
+                    "id": record.get("id"),
+                    "prompt": prompt,
+                    "safety": bool(record.get("safety", False)),
+                }
+            )
+    if not prompts:
+        raise ValueError(f"{path} holds no prompts")
+    return prompts
+
+
+def load_policy_backend(cfg: Sampling):
+    """The inference backend the config names, loaded with the policy."""
+    from inference import ModelVariant, load_backend
+
+    if cfg.backend == "http":
+        variant = ModelVariant(
+            "policy", "http", model=cfg.model_name, base_url=cfg.base_url, tokenizer=cfg.policy
+        )
+    elif cfg.backend == "vllm":
+        variant = ModelVariant(
+            "policy",
+            "vllm",
+            model=cfg.policy,
+            options={"gpu_memory_utilization": cfg.gpu_memory_utilization},
+        )
+    else:
+        variant = ModelVariant(
+            "policy", "transformers", model=cfg.policy, options={"batch_size": cfg.batch_size}
+        )
+    return load_backend(variant)
+
+
+def sample_answers(
+    backend,
+    prompts: list[dict[str, Any]],
+    *,
+    k: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    seed: int,
+    chunk: int,
+    progress: bool,
+    desc: str = "sample",
+    bar: Any = None,
+) -> list[dict[str, Any]]:
+    """K completions per prompt; answer j of prompt i has seed `seed + i * k + j`.
+
+    `bar`: a stage of a RoundBar to report to instead of a bar of its own.
+    """
+    from tqdm import tqdm
+
+    from inference import SamplingParams
+    from inference.params import SEED_MAX
+
+    jobs = [(i, j) for i in range(len(prompts)) for j in range(k)]
+    completions: list[Any] = []
+    own = bar is None
+    if own:
+        bar = tqdm(desc=desc, unit="answer", disable=not progress, mininterval=2)
+    bar.reset(total=len(jobs))
+    for start in range(0, len(jobs), chunk):
+        part = jobs[start : start + chunk]
+        params = [
+            SamplingParams(
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                seed=(seed + i * k + j) % (SEED_MAX + 1),
+            )
+            for i, j in part
+        ]
+        completions += backend.generate([prompts[i]["prompt"] for i, _ in part], params)
+        bar.update(len(part))
+    if own:
+        bar.close()
+    rows = []
+    for i, p in enumerate(prompts):
+        mine = completions[i * k : (i + 1) * k]
+        rows.append(
+            {
+                **p,
+                "responses": [c.text for c in mine],
+                "seeds": [c.params.seed for c in mine],
+                "finish_reasons": [c.finish_reason for c in mine],
+                "completion_tokens": [c.completion_tokens for c in mine],
+            }
+        )
+    return rows
+
+
+def release(backend) -> None:
+    """Close the policy backend and hand its memory back before the next model loads."""
+    import gc
+
+    import torch
+
+    backend.close()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def chunk_size(cfg: Sampling) -> int:
+    """Answers per backend call: one CPU batch, or many for an engine that batches itself."""
+    return cfg.batch_size if cfg.backend == "transformers" else 1024
+
+
+def main(cfg: SampleConfig) -> dict[str, Any]:
+    """Write cfg.output; return sampling statistics."""
+    if not cfg.prompts or not cfg.policy:
+        raise SystemExit("sample needs --prompts and --policy")
+    prompts = read_prompts(cfg.prompts)
+    backend = load_policy_backend(cfg)
+    try:
+        rows = sample_answers(
+            backend,
+            prompts,
+            k=cfg.k,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=cfg.max_tokens,
+            seed=cfg.seed,
+            chunk=chunk_size(cfg),
+            progress=cfg.progress,
+        )
+    finally:
+        release(backend)
+    write_jsonl(cfg.output, rows)
+    return sampling_stats(rows)
+
+
+def sampling_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    tokens = [t for r in rows for t in r["completion_tokens"]]
+    stopped = [f == "stop" for r in rows for f in r["finish_reasons"]]
+    return {
+        "prompts": len(rows),
+        "answers": len(tokens),
+        "safety_prompts": sum(r["safety"] for r in rows),
+        "mean_completion_tokens": sum(tokens) / max(len(tokens), 1),
+        "stopped_share": sum(stopped) / max(len(stopped), 1),
+    }

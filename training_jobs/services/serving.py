@@ -1,0 +1,72 @@
+"""Serving a policy: a succeeded policy version becomes the model variant that samples the
+next batch's pairs."""
+
+from pathlib import Path
+
+from django.db import transaction
+
+from annotation.models import ModelVariant, PromptBatch
+from config.artifacts import artifact_path
+
+from ..models import JobState, ModelVersion
+from .jobs import JobError
+
+BACKENDS = ("transformers", "vllm", "http")
+
+
+def _folder(version: ModelVersion) -> Path:
+    path = Path(version.path)
+    return path if path.is_absolute() else artifact_path(version.path)
+
+
+@transaction.atomic
+def policy_serve(
+    *,
+    version: ModelVersion,
+    label: str | None = None,
+    batch: PromptBatch | None = None,
+    backend: str = "transformers",
+    server_url: str = "",
+    model_name: str = "",
+) -> ModelVariant:
+    """Create or update the variant `label` (default: the version's name) serving `version`.
+
+    transformers / vllm: the variant loads the version's folder; http: a vLLM server at
+    `server_url` already hosting it under `model_name` (default: the version's name). With
+    `batch`, the variant is added to the batch's variants. Loaded backends in this process are
+    dropped, so the next pair loads the new checkpoint.
+    """
+    from annotation.generation.backends import forget_backends
+
+    if version.kind != ModelVersion.Kind.POLICY:
+        raise JobError(f"{version.name} is not a policy")
+    if version.job_id and version.job.state != JobState.SUCCEEDED:
+        raise JobError(f"{version.name} comes from a job that has not succeeded")
+    if backend not in BACKENDS:
+        raise JobError(f"backend must be one of {', '.join(BACKENDS)}")
+    folder = _folder(version)
+    if backend == "http":
+        if not server_url:
+            raise JobError("an http variant needs the server URL of the vLLM server")
+        fields = {
+            "model_path": "",
+            "server_url": server_url,
+            "model_name": model_name or version.name,
+        }
+    else:
+        if not (folder / "config.json").is_file():
+            raise JobError(f"{version.name} has no model folder at {folder}")
+        fields = {"model_path": str(folder), "server_url": "", "model_name": ""}
+    variant = ModelVariant.objects.filter(label=label or version.name).first() or ModelVariant(
+        label=label or version.name
+    )
+    variant.backend = backend
+    variant.is_active = True
+    for name, value in fields.items():
+        setattr(variant, name, value)
+    variant.full_clean()
+    variant.save()
+    if batch is not None:
+        batch.variants.add(variant)
+    forget_backends()
+    return variant
