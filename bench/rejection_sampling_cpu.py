@@ -3,7 +3,7 @@
     .venv/bin/python bench/rejection_sampling_cpu.py                   # reward model trained here
     .venv/bin/python bench/rejection_sampling_cpu.py --reward utility  # oracle selection
 
-Figures and the commands that made them: bench/rejection_sampling.md.
+Figures and the commands that made them: bench/README.md.
 
 1. Reward model (--reward rm): sample K answers for each of --rm-prompts prompts from the policy
    (SmolLM2-135M-Instruct), judge every pair of them with the hidden utility as a noisy

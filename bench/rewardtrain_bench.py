@@ -26,7 +26,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-HH = Path("/work/shared/data/hh-rlhf/harmless-base-dev.jsonl.gz")
+HH = (
+    Path(
+        os.environ.get(
+            "MARGIN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+        )
+    )
+    / "hh-rlhf"
+    / "harmless-base-dev.jsonl.gz"
+)
 WORDS = "apple river stone cloud green quiet window table music paper light orange".split()
 
 
