@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from .imports.errors import RowInvalid
-from .imports.records import parse_prompt
-from .models import Prompt, PromptBatch, PromptSource
+from .imports.records import parse_prompt, prompt_instance
+from .models import Prompt, PromptBatch
 
 
 @transaction.atomic
@@ -59,16 +59,4 @@ def prompts_bulk_create(
         errors["id"] = "an id already exists in this batch"
     if errors:
         raise ValidationError(errors)
-    return Prompt.objects.bulk_create(
-        Prompt(
-            batch=batch,
-            external_id=row.external_id,
-            messages=row.messages,
-            source=PromptSource.IMPORTED,
-            risk_category=row.risk_category,
-            attack_vector=row.attack_vector,
-            metadata=row.metadata,
-            created_by=user,
-        )
-        for row in rows
-    )
+    return Prompt.objects.bulk_create(prompt_instance(batch, row, user) for row in rows)

@@ -22,6 +22,22 @@ class PromptRow:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def prompt_instance(batch, row: PromptRow, user=None):
+    """An unsaved Prompt of `batch` from a validated row (imports and the bulk API share it)."""
+    from ..models import Prompt, PromptSource
+
+    return Prompt(
+        batch=batch,
+        external_id=row.external_id,
+        messages=row.messages,
+        source=PromptSource.IMPORTED,
+        risk_category=row.risk_category,
+        attack_vector=row.attack_vector,
+        metadata=row.metadata,
+        created_by=user,
+    )
+
+
 @dataclass
 class ComparisonRow:
     external_id: str | None

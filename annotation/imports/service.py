@@ -14,7 +14,7 @@ from django.utils import timezone
 from ..models import Judgment, Prompt, PromptBatch, PromptSource, Response, ResponsePair
 from .errors import ImportFailed, RowError, RowInvalid
 from .readers import csv_records, jsonl_records, open_binary
-from .records import ComparisonRow, PromptRow, parse_comparison, parse_prompt
+from .records import ComparisonRow, PromptRow, parse_comparison, parse_prompt, prompt_instance
 
 CHUNK = 2000
 MAX_ERRORS = 20
@@ -158,20 +158,7 @@ def _insert_prompts(batch: PromptBatch, rows: list[PromptRow], user) -> None:
                 )
         return
     Prompt.objects.bulk_create(
-        [
-            Prompt(
-                batch=batch,
-                external_id=row.external_id,
-                messages=row.messages,
-                source=PromptSource.IMPORTED,
-                risk_category=row.risk_category,
-                attack_vector=row.attack_vector,
-                metadata=row.metadata,
-                created_by=user,
-            )
-            for row in rows
-        ],
-        batch_size=CHUNK,
+        [prompt_instance(batch, row, user) for row in rows], batch_size=CHUNK
     )
 
 

@@ -1,11 +1,10 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.core.management.base import BaseCommand
 
-from annotation.imports import ImportFailed, comparisons_import
+from annotation.imports import comparisons_import
 
-from ._batch_args import add_batch_arguments, resolve_batch
+from ._batch_args import add_batch_arguments, run_import
 
 
 class Command(BaseCommand):
@@ -20,13 +19,4 @@ class Command(BaseCommand):
         add_batch_arguments(parser)
 
     def handle(self, *args, **options):
-        path: Path = options["file"]
-        if not path.is_file():
-            raise CommandError(f"{path} is not a file")
-        try:
-            with transaction.atomic(), path.open("rb") as stream:
-                batch = resolve_batch(options)
-                result = comparisons_import(batch=batch, stream=stream, filename=path.name)
-        except ImportFailed as exc:
-            raise CommandError("\n".join([exc.summary(), *map(str, exc.errors)])) from exc
-        self.stdout.write(f"Imported {result.created} comparisons into batch {batch.name!r}.")
+        self.stdout.write(run_import(options, comparisons_import, "comparisons"))
