@@ -103,6 +103,13 @@ def _next_stage(request: HttpRequest, batch: PromptBatch, **extra) -> HttpRespon
     return _render_stage(request, stage, **extra)
 
 
+def _after_action(request: HttpRequest, batch: PromptBatch, **extra) -> HttpResponse:
+    """What a form answers: the next stage for htmx, a redirect to the workspace without it."""
+    if not is_htmx(request):
+        return redirect("workspace", batch_id=batch.pk)
+    return _next_stage(request, batch, **extra)
+
+
 # ---- pages ----------------------------------------------------------------------------------
 
 
@@ -213,9 +220,7 @@ def _preload_answer(request: HttpRequest, batch: PromptBatch, notice: str) -> Ht
 
 
 def _after_submit(request: HttpRequest, batch: PromptBatch, notice: str) -> HttpResponse:
-    if not is_htmx(request):
-        return redirect("workspace", batch_id=batch.pk)
-    return _next_stage(request, batch, notice=notice)
+    return _after_action(request, batch, notice=notice)
 
 
 # ---- dialogues ------------------------------------------------------------------------------
@@ -238,9 +243,7 @@ def dialogue_continue(request: HttpRequest, dialogue_id: int) -> HttpResponse:
         return _render_stage(
             request, stage, errors={k: " ".join(v) for k, v in exc.message_dict.items()}
         )
-    if not is_htmx(request):
-        return redirect("workspace", batch_id=dialogue.batch_id)
-    return _next_stage(request, dialogue.batch)
+    return _after_action(request, dialogue.batch)
 
 
 @require_POST
@@ -250,9 +253,7 @@ def dialogue_continue(request: HttpRequest, dialogue_id: int) -> HttpResponse:
 def dialogue_end(request: HttpRequest, dialogue_id: int) -> HttpResponse:
     dialogue = selectors.dialogue_of(dialogue_id=dialogue_id, annotator=request.user)
     services.dialogue_end(dialogue_id=dialogue.pk, annotator=request.user)
-    if not is_htmx(request):
-        return redirect("workspace", batch_id=dialogue.batch_id)
-    return _next_stage(request, dialogue.batch)
+    return _after_action(request, dialogue.batch)
 
 
 @require_POST
@@ -277,9 +278,7 @@ def dialogue_start(request: HttpRequest, batch_id: int) -> HttpResponse:
             errors={k: " ".join(v) for k, v in exc.message_dict.items()},
             composed=request.POST,
         )
-    if not is_htmx(request):
-        return redirect("workspace", batch_id=batch.pk)
-    return _next_stage(request, batch)
+    return _after_action(request, batch)
 
 
 # ---- staff ----------------------------------------------------------------------------------

@@ -25,29 +25,12 @@ def artifact_root(settings, tmp_path) -> Path:
 def tiny_policy_source(tmp_path_factory, default_model_dir) -> Path:
     """A tiny randomly initialised Llama chat policy with SmolLM2's tokenizer: the loop at
     tiny scale, so reward-model jobs take seconds on CPU."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
-    folder = tmp_path_factory.mktemp("tiny-policy")
+    from tests.rewardtrain.helpers import make_tiny_llama
+
     tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=2048,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-policy"), tokenizer)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ def _login(page, base_url: str, username: str) -> None:
     page.keyboard.type("pw-for-tests")
     page.keyboard.press("Enter")
     page.wait_for_selector("h1:has-text('Your batches')", timeout=WAIT_MS)
+    page.wait_for_load_state("load")  # the deferred scripts that bind the keys have run
 
 
 def _stage(page, kind: str) -> None:
