@@ -152,6 +152,7 @@ def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
     return {
         "mean_utility": statistics.fmean(scores),
         "stdev": statistics.stdev(scores),
+        "scores": scores,
         "answers": len(scores),
         "mean_words": statistics.fmean(words),
         "examples": [{"prompt": text_of(r), "answer": r["responses"][0]} for r in rows[:2]],
@@ -315,6 +316,12 @@ def main(args: argparse.Namespace) -> dict:
     timings["total_s"] = time.perf_counter() - started
     result["timings"] = {k: round(v, 1) for k, v in timings.items()}
     result["gain"] = result["after"]["mean_utility"] - result["before"]["mean_utility"]
+    # the same prompts, sample slots and seeds before and after: a paired standard error
+    diffs = [
+        a - b for a, b in zip(result["after"]["scores"], result["before"]["scores"], strict=True)
+    ]
+    result["gain_standard_error"] = statistics.stdev(diffs) / len(diffs) ** 0.5
+    result["answers_improved_share"] = sum(d > 0 for d in diffs) / len(diffs)
     Path(args.out, f"rejection_sampling_{args.reward}.json").write_text(
         json.dumps(result, indent=2) + "\n"
     )
@@ -323,5 +330,6 @@ def main(args: argparse.Namespace) -> dict:
 
 if __name__ == "__main__":
     r = main(make_parser().parse_args())
-    print(json.dumps({k: r[k] for k in ("gain", "timings", "selection")}, indent=2))
+    keys = ("gain", "gain_standard_error", "answers_improved_share", "timings", "selection")
+    print(json.dumps({k: r[k] for k in keys}, indent=2))
     print("before", r["before"]["mean_utility"], "after", r["after"]["mean_utility"])

@@ -170,7 +170,10 @@ def worker_trl(spec: dict, strategy: str) -> dict:
     args = RewardConfig(
         output_dir=spec["tmp"], per_device_train_batch_size=spec["batch"],
         gradient_accumulation_steps=1, max_steps=len(spec["train"]) // spec["batch"],
-        learning_rate=spec["lr"], logging_steps=1, save_strategy="no", report_to=[],
+        learning_rate=spec["lr"], lr_scheduler_type="constant", logging_steps=1,
+        # the same AdamW as rewardtrain's worker (constant LR, the paper's betas and decay)
+        weight_decay=0.1, adam_beta2=0.95, adam_epsilon=1e-5, max_grad_norm=1.0,
+        save_strategy="no", report_to=[],
         use_cpu=True, bf16=False, seed=0, train_sampling_strategy=strategy,
         dataloader_num_workers=0, max_length=None,
         # group_by_length reads a "length" column, which TRL would otherwise drop as unused
@@ -257,6 +260,7 @@ def main() -> None:
     parser.add_argument("--test-pairs", type=int, default=64)
     parser.add_argument("--pack-tokens", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1e-5, help="learning rate, all methods")
     parser.add_argument(
         "--methods", nargs="+", default=["rewardtrain", "trl", "trl_group_by_length"]
     )
@@ -311,13 +315,14 @@ def main() -> None:
             "timed_pairs": args.steps * args.batch,
             "batch": args.batch,
             "test_pairs": args.test_pairs,
+            "lr": args.lr,
             "unique_tokens_per_pair": unique_per_pair,
             "separate_tokens_per_pair": separate_per_pair / len(timed),
         },  # fmt: skip
     }
     with tempfile.TemporaryDirectory() as tmp:
         spec = {"model": model_dir, "train": records[:n_train], "test": records[-args.test_pairs :],
-                "batch": args.batch, "lr": 1e-5, "warmup_steps": args.warmup_steps,
+                "batch": args.batch, "lr": args.lr, "warmup_steps": args.warmup_steps,
                 "pack_tokens": args.pack_tokens, "tmp": tmp}  # fmt: skip
         peak = matmul_peak()
         report["machine"]["matmul_gflops_start"] = peak

@@ -9,6 +9,7 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel/", apis.JobCancelApi.as_view(), name="api-job-cancel"),
     path("jobs/<int:pk>/retry/", apis.JobRetryApi.as_view(), name="api-job-retry"),
     path("versions/", apis.VersionListApi.as_view(), name="api-versions"),
+    path("versions/<int:pk>/serve/", apis.VersionServeApi.as_view(), name="api-version-serve"),
     path(
         "versions/<int:pk>/metrics/", apis.VersionMetricsApi.as_view(), name="api-version-metrics"
     ),

@@ -20,10 +20,19 @@ from .serializers import (
     IterationOutputSerializer,
     JobInputSerializer,
     JobOutputSerializer,
+    ServeInputSerializer,
+    VariantOutputSerializer,
     VersionMetricsSerializer,
     VersionOutputSerializer,
 )
-from .services import JobError, iteration_create, job_cancel, job_create, job_retry
+from .services import (
+    JobError,
+    iteration_create,
+    job_cancel,
+    job_create,
+    job_retry,
+    policy_serve,
+)
 
 
 class JobListApi(generics.ListAPIView):
@@ -129,3 +138,25 @@ class VersionMetricsApi(APIView):
         ]
         payload = {"version": version, "metrics": version.metrics, "table8": rows}
         return Response(VersionMetricsSerializer(payload).data)
+
+
+class VersionServeApi(APIView):
+    """Make a succeeded policy a serving variant, optionally of a batch (409 when it cannot)."""
+
+    permission_classes = [IsMLEngineerOrAdmin]
+
+    @extend_schema(
+        request=ServeInputSerializer, responses={200: VariantOutputSerializer, 409: None}
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        version = get_object_or_404(selectors.versions_visible_to(request.user), pk=pk)
+        serializer = ServeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            variant = policy_serve(version=version, **{**data, "label": data["label"] or None})
+        except JobError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+        return Response(VariantOutputSerializer(variant).data)

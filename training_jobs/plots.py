@@ -17,6 +17,7 @@ class Point:
     value: float
     label: str
     starts_segment: bool = False
+    text: str = ""
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Chart:
     lines: list[Line] = field(default_factory=list)
     reference_y: float | None = None
     reference_label: str = ""
+    description: str = ""
+    x_caption: str = ""
 
     @property
     def bottom(self) -> int:
@@ -84,9 +87,14 @@ def line_chart(
     reference_label: str = "chance",
     width: int = 640,
     height: int = 300,
+    description: str = "",
+    unit: str = "%",
+    digits: int = 1,
+    x_caption: str = "",
 ) -> Chart:
     """A chart of series over categorical x positions; values outside [y_min, y_max] are
-    clamped, missing ones (None, NaN) break the line."""
+    clamped, missing ones (None, NaN) break the line. `description` is the accessible title;
+    a point's hover text shows its value with `digits` decimals and `unit`."""
     left, top, right_pad = 48, 28, 16
     legend_rows = (len(series) + 2) // 3
     plot_width = width - left - right_pad
@@ -99,6 +107,8 @@ def line_chart(
         top=top,
         plot_width=plot_width,
         plot_height=plot_height,
+        description=description or title,
+        x_caption=x_caption,
     )
     n = max(len(x_labels), 1)
     step = plot_width / n
@@ -113,7 +123,7 @@ def line_chart(
     chart.x_ticks = [Tick(position=x_at(i), label=label) for i, label in enumerate(x_labels)]
     ticks = int(round((y_max - y_min) / y_step))
     chart.y_ticks = [
-        Tick(position=y_at(y_min + k * y_step), label=f"{y_min + k * y_step:g}")
+        Tick(position=y_at(y_min + k * y_step), label=f"{round(y_min + k * y_step, 6):g}")
         for k in range(ticks + 1)
     ]
     if reference is not None:
@@ -133,6 +143,7 @@ def line_chart(
                     value=float(value),
                     label=x_labels[i],
                     starts_segment=previous_missing,
+                    text=f"{float(value):.{digits}f}{unit}",
                 )
             )
             previous_missing = False
@@ -169,3 +180,49 @@ def legend_positions(chart: Chart) -> list[LegendEntry]:
         LegendEntry(line, chart.left + column * (i % 3), chart.legend_y + 18 * (i // 3))
         for i, line in enumerate(chart.lines)
     ]
+
+
+SWEEP_METRICS = (
+    ("max", "Best of K"),
+    ("median", "Median of K"),
+    ("gap", "Best minus median"),
+)
+
+
+def _nice_range(values: list[float], floor_zero: bool) -> tuple[float, float, float]:
+    """y_min, y_max, step: four steps of 0.05, 0.1, 0.2 or 0.25 covering the values."""
+    low = 0.0 if floor_zero else min(values, default=0.0)
+    high = max(values, default=1.0)
+    for step in (0.05, 0.1, 0.2, 0.25):
+        start = math.floor(low / step) * step
+        if start + 4 * step >= high:
+            return start, start + 4 * step, step
+    return 0.0, 1.0, 0.25
+
+
+def sweep_charts(sweep: dict) -> list[Chart]:
+    """Figures 7 and 8 of the paper from sweep.json: best-of-K, median and their gap over K
+    (one line per temperature), rewards on the sigmoid scale."""
+    ks = [str(int(k)) for k in sweep.get("ks", [])]
+    series = sweep.get("series", [])
+    charts = []
+    for metric, title in SWEEP_METRICS:
+        lines = [(f"T = {float(s['temperature']):g}", list(s.get(metric, []))) for s in series]
+        values = [float(v) for _, vs in lines for v in vs if _finite(v)]
+        y_min, y_max, step = _nice_range(values, floor_zero=metric == "gap")
+        charts.append(
+            line_chart(
+                title=title,
+                x_labels=ks,
+                series=lines,
+                y_min=y_min,
+                y_max=y_max,
+                y_step=step,
+                reference=None,
+                description=f"{title}: reward ({sweep.get('reward', 'sigmoid')}) over K samples",
+                unit="",
+                digits=3,
+                x_caption="K, samples per prompt",
+            )
+        )
+    return charts

@@ -3,6 +3,7 @@ who is not an ML engineer or an admin sees nothing (the views turn that into 403
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
 from annotation import roles
+from annotation.models import ModelVariant, PromptBatch
 
 from .models import Iteration, Job, JobState, ModelVersion
 
@@ -346,3 +348,81 @@ def job_parameters() -> dict[str, list[Parameter]]:
                 params.append(Parameter(f.name, repr(default), f.metadata.get("help", "")))
         found[kind] = params
     return found
+
+
+# Policies: the round that made them, their sweep, where they serve ----------------------------
+
+SWEEP_MAX_BYTES = 2_000_000
+
+
+def policy_sweep(version: ModelVersion) -> dict[str, Any] | None:
+    """sweep.json beside a policy (Figures 7 and 8), or None when there is none or it is not a
+    readable sweep."""
+    if version.kind != ModelVersion.Kind.POLICY:
+        return None
+    path = version.folder / "sweep.json"
+    try:
+        if path.stat().st_size > SWEEP_MAX_BYTES:
+            return None
+        sweep = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(sweep, dict) or not isinstance(sweep.get("ks"), list):
+        return None
+    series = sweep.get("series")
+    if not isinstance(series, list) or not all(
+        isinstance(s, dict)
+        and isinstance(s.get("temperature"), int | float)
+        and all(isinstance(s.get(metric, []), list) for metric in ("max", "median", "gap"))
+        for s in series
+    ):
+        return None
+    return sweep
+
+
+def policy_round_facts(version: ModelVersion) -> list[tuple[str, str]]:
+    """What the rejection-sampling round that made this policy did, as (label, value) rows."""
+    metrics = version.metrics or {}
+    sampling, selection, tuned = (
+        metrics.get(part) or {} for part in ("sampling", "selection", "finetune")
+    )
+    if not selection:
+        return []
+
+    def number(value: Any, digits: int = 3) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+    return [
+        ("Prompts", f"{sampling.get('prompts', '–')} ({sampling.get('safety_prompts', 0)} safety)"),
+        ("Answers per prompt (K)", str(selection.get("k", "–"))),
+        ("Mean reward of all answers", number(selection.get("mean_reward"))),
+        ("Mean reward of the median answer", number(selection.get("mean_median_reward"))),
+        ("Mean reward of the best answer", number(selection.get("mean_best_reward"))),
+        ("Routed to the safety model", f"{100 * selection.get('routed_to_safety_share', 0):.0f}%"),
+        (
+            "Pool",
+            f"{selection.get('pool_size', '–')} answers, "
+            f"{selection.get('pool_from_earlier', 0)} kept from earlier rounds",
+        ),
+        (
+            "Fine-tuning",
+            f"{tuned.get('steps', '–')} steps, loss {number(tuned.get('first_loss'))} → "
+            f"{number(tuned.get('last_loss'))}",
+        ),
+    ]
+
+
+def variants_serving(version: ModelVersion) -> QuerySet[ModelVariant]:
+    """Model variants that sample from this policy: its folder, or its name on a server."""
+    return (
+        ModelVariant.objects.filter(
+            Q(model_path=str(version.folder)) | Q(backend="http", model_name=version.name)
+        )
+        .prefetch_related("batches")
+        .order_by("label")
+    )
+
+
+def batches_to_serve() -> QuerySet[PromptBatch]:
+    open_or_draft = PromptBatch.objects.exclude(status=PromptBatch.Status.CLOSED)
+    return open_or_draft.order_by("-ordinal", "name")

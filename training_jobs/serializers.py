@@ -3,9 +3,12 @@ live in its runner (called by job_create), so the API, the pages and the CLI sha
 
 from rest_framework import serializers
 
+from annotation.models import ModelVariant
+from annotation.validators import validate_server_url
+
 from .models import Iteration, Job, ModelVersion
 from .runners import RUNNERS
-from .selectors import snapshot_summary
+from .selectors import batches_to_serve, snapshot_summary
 
 
 class JobInputSerializer(serializers.Serializer):
@@ -136,3 +139,40 @@ class VersionMetricsSerializer(serializers.Serializer):
     version = VersionOutputSerializer()
     metrics = serializers.JSONField()
     table8 = MetricsRowSerializer(many=True)
+
+
+class ServeInputSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=100, required=False, default="")
+    batch = serializers.PrimaryKeyRelatedField(
+        queryset=batches_to_serve(), required=False, allow_null=True, default=None
+    )
+    replace = serializers.BooleanField(required=False, default=False)
+    backend = serializers.ChoiceField(
+        choices=ModelVariant.Backend.values, required=False, default="transformers"
+    )
+    server_url = serializers.CharField(
+        max_length=500,
+        required=False,
+        default="",
+        allow_blank=True,
+        validators=[validate_server_url],
+    )
+    model_name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class VariantOutputSerializer(serializers.ModelSerializer):
+    batches = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = ModelVariant
+        fields = [
+            "id",
+            "label",
+            "backend",
+            "model_path",
+            "server_url",
+            "model_name",
+            "is_active",
+            "batches",
+        ]
+        read_only_fields = fields

@@ -14,6 +14,7 @@ urlpatterns = [
     path("versions/", views.versions, name="versions"),
     path("versions/metrics/", views.metrics, name="metrics"),
     path("versions/<int:version_id>/", views.version_detail, name="version"),
+    path("versions/<int:version_id>/serve/", views.version_serve, name="version-serve"),
     path("staff/signals/", views.signals, name="signals"),
     path("staff/signals/score/", views.signals_score, name="signals-score"),
 ]

@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import F, Q
 
+from ..validators import validate_server_url
 from .batches import PromptBatch
 from .dialogues import Dialogue, Prompt
 
@@ -18,7 +19,12 @@ class ModelVariant(models.Model):
     model_path = models.CharField(
         max_length=500, blank=True, help_text="Folder of the checkpoint (local backends)."
     )
-    server_url = models.URLField(blank=True, help_text="Base URL of an OpenAI-compatible server.")
+    server_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_server_url],
+        help_text="Base URL of an OpenAI-compatible server.",
+    )
     model_name = models.CharField(max_length=200, blank=True, help_text="Model name on the server.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

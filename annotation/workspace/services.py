@@ -99,6 +99,22 @@ def _take(*, pair_id: int, annotator: AbstractBaseUser, now: datetime) -> Assign
         return None
 
 
+def _next_unlocked(queue) -> ResponsePair | None:
+    """The first queued pair that no other lease is taking right now. When every queued pair is
+    being taken at this moment (more annotators asking at once than pairs left), wait for the
+    first one and take it if a slot is still free once that lease commits: "none ready" must
+    mean none, not "all busy"."""
+    for _ in range(LEASE_ATTEMPTS):
+        pair = queue.select_for_update(skip_locked=True, of=("self",)).first()
+        if pair is not None or not queue.exists():
+            return pair
+        # PostgreSQL re-checks the filter once the lock is granted: None if that slot went.
+        pair = queue.select_for_update(of=("self",)).first()
+        if pair is not None:
+            return pair
+    return None
+
+
 @transaction.atomic
 def assignment_lease_next(*, batch: PromptBatch, annotator: AbstractBaseUser) -> Assignment | None:
     """Lease the next queued pair of `batch` to `annotator`, or None when none is ready.
@@ -113,13 +129,11 @@ def assignment_lease_next(*, batch: PromptBatch, annotator: AbstractBaseUser) ->
     )
     for expired_swept in (False, True):
         for gold in order:
+            queue = _queue(batch=batch, annotator=annotator, gold=gold).select_related(
+                "response_a", "response_b"
+            )
             for _ in range(LEASE_ATTEMPTS):
-                pair = (
-                    _queue(batch=batch, annotator=annotator, gold=gold)
-                    .select_related("response_a", "response_b")
-                    .select_for_update(skip_locked=True, of=("self",))
-                    .first()
-                )
+                pair = _next_unlocked(queue)
                 if pair is None:
                     break
                 assignment = _take(pair_id=pair.pk, annotator=annotator, now=now)

@@ -4,13 +4,17 @@
     backend = VLLMBackend("/artifacts/policy/rlhf-v3", tensor_parallel_size=2)
     backend.generate(conversations, params)
 
-Every sample is its own vLLM request with its own seed (a seed is drawn and recorded when
-the caller gives none). `LLM.chat` applies the tokenizer's chat template, as reward-model
-training reads it. `seconds` is the wall time of the whole call.
+Each sample has its own seed (one is drawn and recorded when the caller gives none), and the
+same seed gives the same text. Consecutive samples of one dialogue with the same params and
+consecutive seeds s, s+1, ..., s+n-1 (how rejection sampling asks for K answers) are sent as
+one request with n and seed s: vLLM seeds its child j with s+j, so that is the same as n
+requests, with the prompt prefilled once. `LLM.chat` applies the tokenizer's chat template, as
+reward-model training reads it. `seconds` is the wall time of the whole call.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,29 +60,54 @@ class VLLMBackend:
                 fitted.append(self.fitter.fit(conv, p.max_tokens))
             except ContextTooLong as exc:
                 raise ContextTooLong(f"conversation {i}: {exc}", index=i) from exc
+        groups = _requests(fitted, per_sample)
         engine_params = [
             EngineParams(
-                temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed
+                n=len(indices),
+                temperature=per_sample[indices[0]].temperature,
+                top_p=per_sample[indices[0]].top_p,
+                max_tokens=per_sample[indices[0]].max_tokens,
+                seed=per_sample[indices[0]].seed,
             )
-            for p in per_sample
+            for indices in groups
         ]
         started = time.perf_counter()
-        outputs = self.llm.chat([m for m, _ in fitted], engine_params, use_tqdm=False)
+        outputs = self.llm.chat(
+            [fitted[indices[0]][0] for indices in groups], engine_params, use_tqdm=False
+        )
         seconds = time.perf_counter() - started
-        return [
-            Completion(
-                text=out.outputs[0].text,
-                finish_reason=str(out.outputs[0].finish_reason or "stop"),
-                prompt_tokens=len(out.prompt_token_ids or []),
-                completion_tokens=len(out.outputs[0].token_ids),
-                seconds=seconds,
-                params=p,
-                model=self.model,
-                dropped_turns=dropped,
-            )
-            for out, p, (_, dropped) in zip(outputs, per_sample, fitted, strict=True)
-        ]
+        results: list[Completion | None] = [None] * len(per_sample)
+        for indices, out in zip(groups, outputs, strict=True):
+            choices = sorted(out.outputs, key=lambda c: c.index)
+            for index, choice in zip(indices, choices, strict=True):
+                results[index] = Completion(
+                    text=choice.text,
+                    finish_reason=str(choice.finish_reason or "stop"),
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    completion_tokens=len(choice.token_ids),
+                    seconds=seconds,
+                    params=per_sample[index],
+                    model=self.model,
+                    dropped_turns=fitted[index][1],
+                )
+        return [r for r in results if r is not None]
 
     def close(self) -> None:
         """Drop the engine so its memory can be freed."""
         self.__dict__.pop("llm", None)
+
+
+def _requests(fitted: list[tuple[list, int]], per_sample: list[SamplingParams]) -> list[list[int]]:
+    """Sample indices per engine request: a run of consecutive samples of one dialogue with the
+    same params and seeds s, s+1, ... shares a request; anything else is alone."""
+    groups: list[list[int]] = []
+    previous_key = None
+    for i, ((messages, _), p) in enumerate(zip(fitted, per_sample, strict=True)):
+        key = json.dumps([messages, {**p.to_dict(), "seed": None}], sort_keys=True)
+        follows = groups and key == previous_key and p.seed == per_sample[groups[-1][-1]].seed + 1
+        if follows:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        previous_key = key
+    return groups

@@ -126,8 +126,9 @@ import json, sys
 from inference import SamplingParams, ModelVariant, load_backend
 b = load_backend(ModelVariant("local", "vllm", model=sys.argv[1], options=dict(
     dtype="float32", enforce_eager=True, gpu_memory_utilization=float(sys.argv[2]))))
-prompts = [[{"role": "user", "content": "Name a colour."}]] * 3
-params = [SamplingParams(temperature=1.0, max_tokens=8, seed=s) for s in (1, 1, 2)]
+prompts = [[{"role": "user", "content": "Name a colour."}]] * 4
+# seeds 1 and 2 in the middle go as one request with n=2: the same texts as alone
+params = [SamplingParams(temperature=1.0, max_tokens=8, seed=s) for s in (1, 1, 2, 2)]
 out = b.generate(prompts, params)
 print("RESULT", json.dumps([[c.text, c.completion_tokens, c.prompt_tokens, c.finish_reason]
                            for c in out]))
@@ -161,5 +162,6 @@ def test_in_process_vllm_backend(vllm_server, model_dir):
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
     assert line, out.stderr[-3000:]
     result = json.loads(line[0][len("RESULT ") :])
-    assert result[0][0] == result[1][0] and all(r[0] and r[1] >= 1 for r in result)
+    assert result[0][0] == result[1][0] and result[2][0] == result[3][0]
+    assert all(r[0] and r[1] >= 1 for r in result)
     assert all(r[2] == result[0][2] for r in result)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -52,6 +54,14 @@ class ModelVersion(models.Model):
     @property
     def is_reward_model(self) -> bool:
         return self.kind != self.Kind.POLICY
+
+    @property
+    def folder(self) -> Path:
+        """The checkpoint folder on this machine (relative paths live under ARTIFACT_ROOT)."""
+        from config.artifacts import artifact_path
+
+        path = Path(self.path)
+        return path if path.is_absolute() else artifact_path(self.path)
 
 
 class Iteration(models.Model):

@@ -8,7 +8,6 @@ import logging
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -25,11 +24,6 @@ logger = logging.getLogger(__name__)
 
 class ScoringError(Exception):
     pass
-
-
-def _model_folder(version: ModelVersion) -> Path:
-    path = Path(version.path)
-    return path if path.is_absolute() else artifact_path(version.path)
 
 
 def _pairs_to_score(version: ModelVersion, batch_id: int | None):
@@ -68,7 +62,7 @@ def responses_score(*, version_id: int, batch_id: int | None = None) -> int:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     python = settings.MARGIN_JOBS["PYTHON"] or sys.executable
     completed = subprocess.run(
-        [python, "-m", "rewardtrain", "score", "--model", str(_model_folder(version))]
+        [python, "-m", "rewardtrain", "score", "--model", str(version.folder)]
         + ["--input", str(source), "--output", str(target)],
         cwd=settings.BASE_DIR,
         capture_output=True,

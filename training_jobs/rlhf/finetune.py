@@ -3,7 +3,11 @@
     python -m training_jobs.rlhf finetune --pool out/pool.jsonl --policy policy/ \
         --output-dir out/ --epochs 2 --lr 2e-5
 
-One process: on a GPU node it trains on the GPU (bfloat16 autocast with --bf16).
+On a GPU node it trains on the GPU (bfloat16 autocast with --bf16); under `torchrun
+--nproc-per-node N` (or `accelerate launch`) each process takes its share of every batch and
+DDP sums the gradients, so N processes give the single-process result N times faster:
+
+    torchrun --nproc-per-node 8 -m training_jobs.rlhf finetune --pool out/pool.jsonl ...
 
 The loss is next-token cross-entropy on the answer's tokens only (loss.py). The output folder
 is a plain transformers causal-LM checkpoint (safetensors, config, generation config,
@@ -21,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
+from rewardtrain.train import setup_distributed
 from training_jobs.rlhf.config import FinetuneConfig
 from training_jobs.rlhf.loss import IGNORE_INDEX, response_labels, token_nll
 from training_jobs.rlhf.pool import read_jsonl
@@ -81,7 +87,7 @@ def train(
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rank, world, device = setup_distributed()
     tokenizer = AutoTokenizer.from_pretrained(cfg.policy)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
@@ -93,6 +99,8 @@ def train(
     if not kept:
         raise SystemExit("no pool example fits --max-length")
     batch = min(cfg.batch_size, len(kept))
+    if batch < world:
+        raise SystemExit(f"a batch of {batch} examples cannot be shared by {world} processes")
     steps = max(1, math.ceil(cfg.epochs * len(kept) / batch))
     order: list[int] = []
     rng = random.Random(cfg.seed)
@@ -111,29 +119,28 @@ def train(
         betas=(0.9, 0.95),
         eps=1e-5,
     )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device == "cuda")
+    autocast = torch.autocast(
+        "cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"
+    )
+    trained = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     model.train()
     losses: list[float] = []
     started = time.perf_counter()
     tokens_trained = 0
     own = bar is None
     if own:
-        bar = tqdm(desc="finetune", unit="step", disable=not cfg.progress, mininterval=2)
+        show = cfg.progress and rank == 0
+        bar = tqdm(desc="finetune", unit="step", disable=not show, mininterval=2)
     bar.reset(total=steps)
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps, cfg.lr, cfg.warmup_steps)
         chosen = [kept[i] for i in order[step * batch : (step + 1) * batch]]
+        step_loss = _accumulate(trained, chosen[rank::world], chosen, cfg, pad_id, device, autocast)
         total = sum(len(ids) - prompt_len for ids, prompt_len in chosen)
-        step_loss = 0.0
-        for start in range(0, len(chosen), cfg.micro_batch):
-            input_ids, mask, labels = collate(chosen[start : start + cfg.micro_batch], pad_id)
-            input_ids, mask, labels = input_ids.to(device), mask.to(device), labels.to(device)
-            with autocast:
-                logits = model(input_ids=input_ids, attention_mask=mask).logits
-            loss = token_nll(logits, labels).sum() / total
-            loss.backward()
-            step_loss += loss.item()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
@@ -147,9 +154,12 @@ def train(
     seconds = time.perf_counter() - started
     model.config.use_cache = True
     model.eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+    if dist.is_initialized():
+        dist.barrier()
     return {
         "examples": len(kept),
         "dropped_for_length": len(examples) - len(kept),
@@ -159,7 +169,40 @@ def train(
         "last_loss": losses[-1],
         "response_tokens_trained": tokens_trained,
         "seconds": round(seconds, 1),
+        "world_size": world,
     }
+
+
+def _accumulate(trained, mine, chosen, cfg: FinetuneConfig, pad_id: int, device, autocast) -> float:
+    """Forward and backward this process's share (`mine`) of the step's examples (`chosen`) in
+    micro-batches; return the step's loss over all processes.
+
+    The loss is the sum of answer-token NLL over the whole step divided by its answer tokens.
+    DDP averages gradients over processes, so each share is scaled by the world size; only the
+    last micro-batch synchronises.
+    """
+    import contextlib
+
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    total = sum(len(ids) - prompt_len for ids, prompt_len in chosen)
+    starts = range(0, len(mine), cfg.micro_batch)
+    local = 0.0
+    for start in starts:
+        input_ids, mask, labels = collate(mine[start : start + cfg.micro_batch], pad_id)
+        input_ids, mask, labels = input_ids.to(device), mask.to(device), labels.to(device)
+        last = start == starts[-1]
+        sync = contextlib.nullcontext() if last or world == 1 else trained.no_sync()
+        with sync:
+            with autocast:
+                logits = trained(input_ids=input_ids, attention_mask=mask).logits
+            loss = token_nll(logits, labels).sum() / total
+            (loss * world).backward()
+        local += loss.item()
+    if world == 1:
+        return local
+    summed = torch.tensor([local], dtype=torch.float64, device=device)
+    dist.all_reduce(summed)
+    return float(summed.item())
 
 
 def main(cfg: FinetuneConfig) -> dict[str, Any]:
@@ -167,5 +210,8 @@ def main(cfg: FinetuneConfig) -> dict[str, Any]:
         raise SystemExit("finetune needs --policy and --output-dir")
     out_dir = Path(cfg.output_dir)
     metrics = train(cfg, read_jsonl(cfg.pool), out_dir)
-    (out_dir / "finetune.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        (out_dir / "finetune.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if dist.is_initialized():
+        dist.destroy_process_group()
     return metrics

@@ -2,7 +2,8 @@
 
     python -m training_jobs.rlhf sample --prompts prompts.jsonl --policy out/policy \
         --k 8 --temperature 1.0 --max-tokens 256 --output samples.jsonl
-    # on a GPU node: --backend vllm (K seeded requests per prompt, batched by the engine)
+    # on a GPU node: --backend vllm (a prompt's K answers, seeds s..s+K-1, are one request
+    # with n=K: see inference/backends/vllm_local.py)
 
 A samples line: {"key", "id", "prompt": [messages], "safety": bool, "responses": [str] (K),
 "seeds": [int], "finish_reasons": [str], "completion_tokens": [int]}.

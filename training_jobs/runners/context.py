@@ -40,6 +40,13 @@ def _die_with_parent() -> None:
         pass
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a core's process. Only the core's own bars may move the job's
+    progress: a library's bar (transformers' "Loading weights" reaching 100%) would otherwise
+    read as the job being nearly done, so those are switched off."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
 class JobContext:
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -62,7 +69,7 @@ class JobContext:
     def run_process(self, args: list[str], *, weight: tuple[float, float] = (0.0, 1.0)) -> None:
         """Run a core (`python -m ...`) to completion, streaming its output into the job's
         log and its progress bars into the job's progress, scaled into `weight`."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = child_env()
         self.log("$ " + " ".join(args))
         process = subprocess.Popen(
             args,

@@ -1,7 +1,6 @@
 """Evaluation: reward-model versions on held-out test sets (`python -m rewardtrain eval`)."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 from config.artifacts import artifact_path
@@ -31,8 +30,7 @@ class EvaluationRunner:
         results: dict[str, Any] = {}
         for index, version in enumerate(versions):
             out = ctx.work_dir / f"eval_{version.pk}.json"
-            path = Path(version.path)
-            model = path if path.is_absolute() else artifact_path(version.path)
+            model = version.folder
             ctx.run_process(
                 [ctx.python, "-m", "rewardtrain", "eval", "--models", str(model)]
                 + ["--output", str(out), "--test"]

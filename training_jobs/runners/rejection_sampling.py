@@ -60,11 +60,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _folder(version: ModelVersion) -> Path:
-    path = Path(version.path)
-    return path if path.is_absolute() else artifact_path(version.path)
-
-
 def _numbers(value: Any, kind: tuple[type, ...]) -> bool:
     return isinstance(value, list) and all(
         isinstance(v, kind) and not isinstance(v, bool) for v in value
@@ -172,16 +167,16 @@ class RejectionSamplingRunner:
 
         core = {k: v for k, v in job.params.items() if k not in MARGIN_PARAMS}
         core.setdefault("backend", "vllm" if job.queue == "gpu" else "transformers")
-        models = ["--helpfulness-model", str(_folder(helpfulness))]
+        models = ["--helpfulness-model", str(helpfulness.folder)]
         if safety:
-            models += ["--safety-model", str(_folder(safety))]
+            models += ["--safety-model", str(safety.folder)]
         out = ctx.work_dir / "policy"
         if out.exists():
             shutil.rmtree(out)
         sweep = bool(job.params.get("sweep_ks"))
         ctx.run_process(
             [ctx.python, "-m", "training_jobs.rlhf", "round", "--output-dir", str(out)]
-            + ["--prompts", str(prompts), "--policy", str(_folder(start)), *models]
+            + ["--prompts", str(prompts), "--policy", str(start.folder), *models]
             + (["--earlier-pools", *(str(p) for _, p in pools)] if pools else [])
             + ["--progress", *flags(core)],
             weight=(0.0, 0.8 if sweep else 1.0),
@@ -191,7 +186,7 @@ class RejectionSamplingRunner:
             ctx.run_process(
                 [ctx.python, "-m", "training_jobs.rlhf", "sweep", "--output"]
                 + [str(out / "sweep.json"), "--prompts", str(prompts)]
-                + ["--policy", str(_folder(start)), *models, "--progress", *flags(sampling)]
+                + ["--policy", str(start.folder), *models, "--progress", *flags(sampling)]
                 + ["--ks", *map(str, job.params["sweep_ks"])]
                 + ["--temperatures", *map(str, job.params["sweep_temperatures"])],
                 weight=(0.8, 1.0),

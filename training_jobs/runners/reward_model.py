@@ -12,7 +12,6 @@ from django.db.models import Count, Max
 
 from annotation.exports import ExportFilters, export_write_file
 from annotation.models import Judgment
-from config.artifacts import artifact_path
 
 from ..models import Job, ModelVersion
 from ..services.iterations import model_version_register, policy_base_ensure
@@ -99,7 +98,7 @@ class RewardModelRunner:
         core = {k: v for k, v in job.params.items() if k not in MARGIN_PARAMS}
         ctx.run_process(
             [ctx.python, "-m", "rewardtrain", "train", "--output-dir", str(model_dir)]
-            + ["--model", str(self._path_of(init)), "--reward-model", self.reward_model]
+            + ["--model", str(init.folder), "--reward-model", self.reward_model]
             + ["--data", str(data), "--progress", *flags(core)],
             weight=(0.0, 0.85),
         )
@@ -113,7 +112,7 @@ class RewardModelRunner:
         if previous:
             metrics["previous"] = {
                 "version": previous.name,
-                "on_this_test": self._evaluate(ctx, self._path_of(previous), model_dir, "previous"),
+                "on_this_test": self._evaluate(ctx, previous.folder, model_dir, "previous"),
             }
         for leftover in model_dir.glob("checkpoints"):
             shutil.rmtree(leftover)  # resumable state is not part of the published model
@@ -142,8 +141,3 @@ class RewardModelRunner:
         )
         report = json.loads(out.read_text())
         return next(iter(report["metrics"].values()))
-
-    @staticmethod
-    def _path_of(version: ModelVersion) -> Path:
-        path = Path(version.path)
-        return path if path.is_absolute() else artifact_path(version.path)

@@ -12,6 +12,7 @@ from .jobs import (
     job_succeed,
     jobs_sweep,
 )
+from .serving import policy_serve
 
 __all__ = [
     "JobError",
@@ -28,4 +29,5 @@ __all__ = [
     "jobs_sweep",
     "model_version_register",
     "policy_base_ensure",
+    "policy_serve",
 ]

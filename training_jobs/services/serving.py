@@ -1,22 +1,14 @@
 """Serving a policy: a succeeded policy version becomes the model variant that samples the
 next batch's pairs."""
 
-from pathlib import Path
-
 from django.db import transaction
 
 from annotation.models import ModelVariant, PromptBatch
-from config.artifacts import artifact_path
 
 from ..models import JobState, ModelVersion
 from .jobs import JobError
 
 BACKENDS = ("transformers", "vllm", "http")
-
-
-def _folder(version: ModelVersion) -> Path:
-    path = Path(version.path)
-    return path if path.is_absolute() else artifact_path(version.path)
 
 
 @transaction.atomic
@@ -28,12 +20,14 @@ def policy_serve(
     backend: str = "transformers",
     server_url: str = "",
     model_name: str = "",
+    replace: bool = False,
 ) -> ModelVariant:
     """Create or update the variant `label` (default: the version's name) serving `version`.
 
     transformers / vllm: the variant loads the version's folder; http: a vLLM server at
     `server_url` already hosting it under `model_name` (default: the version's name). With
-    `batch`, the variant is added to the batch's variants. Loaded backends in this process are
+    `batch`, the variant is added to the batch's variants (with `replace`, it takes the place
+    of the batch's other variants; they stay usable elsewhere). Loaded backends in this process are
     dropped, so the next pair loads the new checkpoint.
     """
     from annotation.generation.backends import forget_backends
@@ -42,9 +36,11 @@ def policy_serve(
         raise JobError(f"{version.name} is not a policy")
     if version.job_id and version.job.state != JobState.SUCCEEDED:
         raise JobError(f"{version.name} comes from a job that has not succeeded")
+    if batch is not None and batch.status == PromptBatch.Status.CLOSED:
+        raise JobError(f"batch {batch.name} is closed")
     if backend not in BACKENDS:
         raise JobError(f"backend must be one of {', '.join(BACKENDS)}")
-    folder = _folder(version)
+    folder = version.folder
     if backend == "http":
         if not server_url:
             raise JobError("an http variant needs the server URL of the vLLM server")
@@ -66,7 +62,12 @@ def policy_serve(
         setattr(variant, name, value)
     variant.full_clean()
     variant.save()
+    if replace and batch is None:
+        raise JobError("replacing variants needs a batch")
     if batch is not None:
-        batch.variants.add(variant)
+        if replace:
+            batch.variants.set([variant])
+        else:
+            batch.variants.add(variant)
     forget_backends()
     return variant

@@ -2,6 +2,10 @@ import json
 
 from django import forms
 
+from annotation.models import ModelVariant
+from annotation.validators import validate_server_url
+
+from .. import selectors
 from ..models import Iteration, JobKind, ModelVersion
 from ..runners import RUNNERS
 
@@ -40,4 +44,29 @@ class IterationForm(forms.Form):
         queryset=ModelVersion.objects.filter(kind=ModelVersion.Kind.POLICY),
         required=False,
         empty_label="(the latest produced policy)",
+    )
+
+
+class ServePolicyForm(forms.Form):
+    label = forms.CharField(
+        max_length=100, required=False, help_text="The variant's name; default: the policy's."
+    )
+    batch = forms.ModelChoiceField(
+        queryset=selectors.batches_to_serve(),
+        required=False,
+        empty_label="(no batch now)",
+        help_text="The batch whose pairs it samples.",
+    )
+    replace = forms.BooleanField(
+        required=False, help_text="Take the place of the batch's other variants."
+    )
+    backend = forms.ChoiceField(choices=ModelVariant.Backend.choices, initial="transformers")
+    server_url = forms.CharField(
+        max_length=500,
+        required=False,
+        validators=[validate_server_url],
+        help_text="HTTP backend: the vLLM server already serving this policy.",
+    )
+    model_name = forms.CharField(
+        max_length=200, required=False, help_text="HTTP backend: its name on that server."
     )

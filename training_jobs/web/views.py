@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,8 +24,15 @@ from .. import plots, selectors
 from ..models import Iteration, JobState, ModelVersion
 from ..quality import selectors as quality_selectors
 from ..quality.services import responses_score_enqueue
-from ..services import JobError, iteration_create, job_cancel, job_create, job_retry
-from .forms import IterationForm, JobForm
+from ..services import (
+    JobError,
+    iteration_create,
+    job_cancel,
+    job_create,
+    job_retry,
+    policy_serve,
+)
+from .forms import IterationForm, JobForm, ServePolicyForm
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -169,10 +177,25 @@ def job_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _job_context(job, *, seen: str = "", message: str = "") -> dict:
+def _policy_context(version: ModelVersion | None) -> dict:
+    """The round that made a policy and its sweep plots (Figures 7 and 8), when there are any."""
+    if version is None or version.kind != ModelVersion.Kind.POLICY:
+        return {"round_facts": [], "sweep_charts": []}
+    sweep = selectors.policy_sweep(version)
+    charts = plots.sweep_charts(sweep) if sweep else []
     return {
+        "round_facts": selectors.policy_round_facts(version),
+        "sweep": sweep,
+        "sweep_charts": [(chart, plots.legend_positions(chart)) for chart in charts],
+    }
+
+
+def _job_context(job, *, seen: str = "", message: str = "") -> dict:
+    version = getattr(job, "model_version", None)
+    return {
+        **({} if seen else _policy_context(version)),
         "job": job,
-        "version": getattr(job, "model_version", None),
+        "version": version,
         "snapshot": selectors.snapshot_summary(job.data_snapshot or {}),
         # the actions are replaced (out of band) only when the state changed under them
         "actions_changed": bool(seen) and seen != job.state,
@@ -243,25 +266,67 @@ def versions(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
-@ml_engineer_required
-def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = get_object_or_404(selectors.versions_visible_to(request.user), pk=version_id)
+def _version_page(
+    request: HttpRequest, version: ModelVersion, form: ServePolicyForm | None = None, status=200
+) -> HttpResponse:
     chain = [
         (v, selectors.snapshot_summary(v.data_snapshot or {}))
         for v in selectors.version_lineage(version=version)
     ]
+    is_policy = version.kind == ModelVersion.Kind.POLICY
     return render(
         request,
         "training_jobs/version.html",
         {
+            **_policy_context(version),
             "version": version,
             "chain": chain,
             "children": selectors.version_children(version=version),
             "table": selectors.version_table8(version) if version.is_reward_model else None,
             "table_text": (version.metrics or {}).get("table8", ""),
+            "serving": selectors.variants_serving(version) if is_policy else [],
+            "serve_form": (form or ServePolicyForm()) if is_policy else None,
         },
+        status=status,
     )
+
+
+@require_GET
+@ml_engineer_required
+def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = get_object_or_404(selectors.versions_visible_to(request.user), pk=version_id)
+    return _version_page(request, version)
+
+
+@require_POST
+@ml_engineer_required
+def version_serve(request: HttpRequest, version_id: int) -> HttpResponse:
+    """Make a succeeded policy a serving variant (optionally of a batch)."""
+    version = get_object_or_404(selectors.versions_visible_to(request.user), pk=version_id)
+    form = ServePolicyForm(request.POST)
+    if not form.is_valid():
+        return _version_page(request, version, form, status=400)
+    data = form.cleaned_data
+    try:
+        variant = policy_serve(
+            version=version,
+            label=data["label"] or None,
+            batch=data["batch"],
+            backend=data["backend"],
+            server_url=data["server_url"],
+            model_name=data["model_name"],
+            replace=data["replace"],
+        )
+    except JobError as exc:
+        form.add_error(None, str(exc))
+        return _version_page(request, version, form, status=409)
+    except DjangoValidationError as exc:
+        for message in exc.messages:
+            form.add_error(None, message)
+        return _version_page(request, version, form, status=400)
+    where = f" for {data['batch'].name}" if data["batch"] else ""
+    messages.success(request, f"{version.name} now serves as variant {variant.label}{where}.")
+    return redirect("version", version.pk)
 
 
 @require_GET
@@ -269,7 +334,12 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     versions_found = selectors.reward_versions(user=request.user)
     charts = [
-        plots.line_chart(title=c["title"], x_labels=c["labels"], series=c["lines"])
+        plots.line_chart(
+            title=c["title"],
+            x_labels=c["labels"],
+            series=c["lines"],
+            description=f"{c['title']}: accuracy (%) by grade across versions",
+        )
         for c in selectors.metrics_charts(user=request.user)
     ]
     return render(

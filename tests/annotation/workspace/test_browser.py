@@ -5,20 +5,15 @@ import pytest
 from annotation import roles
 from annotation.models import Dialogue, Judgment, ResponsePair
 
+from ...browser import WAIT_MS, login_by_keyboard
 from ..factories import BatchFactory, PairFactory, PromptFactory, ResponseFactory, UserFactory
 from .factories import pair_make_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-WAIT_MS = 30_000
-
 
 def _login(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.keyboard.type(username)  # the username field has autofocus
-    page.keyboard.press("Tab")
-    page.keyboard.type("pw-for-tests")
-    page.keyboard.press("Enter")
+    login_by_keyboard(page, f"{base_url}/login/", username)
     page.wait_for_selector("h1:has-text('Your batches')", timeout=WAIT_MS)
     page.wait_for_load_state("load")  # the deferred scripts that bind the keys have run
 

@@ -2,11 +2,12 @@
 several sweepers, and the same submit arriving twice at the same moment."""
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -125,3 +126,30 @@ def test_one_annotator_in_two_tabs_gets_one_lease_per_pair():
     leases = _race(6, lambda i: services.assignment_lease_next(batch=batch, annotator=user))
     got = [lease.pair_id for lease in leases if lease is not None]
     assert len(got) == len(set(got)) == 3
+
+
+def test_a_pair_being_taken_by_someone_else_is_waited_for_not_reported_missing():
+    """Every queued pair is locked by another annotator's lease in progress (here one pair
+    with two slots, held for a moment): the second annotator waits and gets the free slot."""
+    batch = BatchFactory(max_turns=1, overlap=2)
+    pair = PairFactory(batch=batch, overlap=2)
+    first, second = (UserFactory(username=f"w{i}", role=roles.ANNOTATOR) for i in range(2))
+    locked, leases = threading.Event(), {}
+
+    def hold_then_take():
+        try:
+            with transaction.atomic():
+                ResponsePair.objects.select_for_update().get(pk=pair.pk)
+                locked.set()
+                time.sleep(0.5)
+                leases["first"] = services.assignment_lease_next(batch=batch, annotator=first)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_then_take)
+    holder.start()
+    assert locked.wait(timeout=10)
+    leases["second"] = services.assignment_lease_next(batch=batch, annotator=second)
+    holder.join(timeout=30)
+    assert leases["first"] is not None and leases["second"] is not None
+    assert ResponsePair.objects.get(pk=pair.pk).taken == 2

@@ -45,3 +45,45 @@ def test_new_policy_loads_and_generates(tiny_policy_source, pool_file, tmp_path)
         SamplingParams(temperature=1.0, max_tokens=4, seed=3),
     )
     assert completion.model == str(out) and 1 <= completion.completion_tokens <= 4
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_give_the_single_process_policy(
+    tiny_policy_source, pool_file, tmp_path
+):
+    """Each process takes half of every batch; DDP sums the gradients: same weights."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+
+    def finetune(out: Path, launcher: list[str]) -> dict:
+        args = [
+            "finetune", "--pool", str(pool_file), "--policy", str(tiny_policy_source),
+            "--output-dir", str(out), "--epochs", "4", "--lr", "1e-2", "--batch-size", "3",
+            "--micro-batch", "1", "--no-progress",
+        ]  # fmt: skip
+        done = subprocess.run(
+            [*launcher, "-m", "training_jobs.rlhf", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads((out / "finetune.json").read_text())
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    both = finetune(tmp_path / "ddp", torchrun)
+    one = finetune(tmp_path / "single", [sys.executable])
+    assert both["world_size"] == 2 and one["world_size"] == 1 and both["steps"] == 4
+    assert both["last_loss"] == pytest.approx(one["last_loss"], rel=1e-3)
+    a = load_file(tmp_path / "ddp" / "model.safetensors")
+    b = load_file(tmp_path / "single" / "model.safetensors")
+    for name in b:
+        assert (a[name] - b[name]).abs().max() < 1e-3, name

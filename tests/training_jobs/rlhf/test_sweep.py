@@ -1,9 +1,9 @@
-"""Sweep statistics (Figures 7 and 8) and the SVG of sweep.json."""
+"""Sweep statistics (Figures 7 and 8) and the charts of sweep.json."""
 
 import pytest
 
+from training_jobs.plots import sweep_charts
 from training_jobs.rlhf.sweep import best_temperatures, sweep_stats
-from training_jobs.sweep_plot import sweep_svg
 
 
 def test_stats_use_the_first_k_samples_of_each_prompt():
@@ -22,18 +22,22 @@ def test_best_temperature_per_k():
     assert best_temperatures(series, [1, 8]) == {"1": 0.8, "8": 1.2}
 
 
-def test_svg_has_one_line_per_temperature_and_escapes_text():
+def test_charts_have_one_line_per_temperature_on_a_covering_scale():
     sweep = {
         "ks": [1, 4, 16],
-        "reward": "<sigmoid>",
         "series": [
             {"temperature": 0.8, "max": [0.5, 0.6, 0.7], "median": [0.5] * 3, "gap": [0, 0.1, 0.2]},
             {"temperature": 1.2, "max": [0.4, 0.7, 0.8], "median": [0.4] * 3, "gap": [0, 0.3, 0.4]},
         ],
     }
-    svg = sweep_svg(sweep, "gap")
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert svg.count("<path ") == 2 and "T = 1.2" in svg
-    assert "&lt;sigmoid&gt;" in svg and "<sigmoid>" not in svg
-    with pytest.raises(ValueError):
-        sweep_svg(sweep, "mean")
+    best, median, gap = sweep_charts(sweep)
+    assert [t.label for t in best.x_ticks] == ["1", "4", "16"]
+    assert [line.name for line in best.lines] == ["T = 0.8", "T = 1.2"]
+    assert [len(line.points) for line in gap.lines] == [3, 3]
+    for chart, values in ((best, [0.4, 0.8]), (median, [0.4, 0.5]), (gap, [0.0, 0.4])):
+        low, high = float(chart.y_ticks[0].label), float(chart.y_ticks[-1].label)
+        assert low <= min(values) and max(values) <= high and len(chart.y_ticks) == 5
+    assert gap.y_ticks[0].label == "0"
+    # higher rewards are drawn higher: y grows downwards in SVG
+    points = best.lines[1].points
+    assert points[0].y > points[-1].y and points[-1].text == "0.800"

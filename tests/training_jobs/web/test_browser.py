@@ -6,10 +6,9 @@ from annotation import roles
 from training_jobs.models import Iteration, Job, ModelVersion
 
 from ...annotation.factories import UserFactory
+from ...browser import WAIT_MS, login_by_keyboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-WAIT_MS = 15_000
 
 
 def test_engineer_opens_an_iteration_starts_a_job_and_sees_it_listed(
@@ -25,11 +24,7 @@ def test_engineer_opens_an_iteration_starts_a_job_and_sees_it_listed(
         lambda m: problems.append(m.text) if m.type in ("error", "warning") else None,
     )
 
-    page.goto(f"{live_server.url}/login/?next=/iterations/")
-    page.keyboard.type("eng")  # the username field has autofocus
-    page.keyboard.press("Tab")
-    page.keyboard.type("pw-for-tests")
-    page.keyboard.press("Enter")
+    login_by_keyboard(page, f"{live_server.url}/login/?next=/iterations/", "eng")
     page.wait_for_selector("h1:has-text('Iterations')", timeout=WAIT_MS)
 
     # htmx navigation: the link swaps <main> and pushes the URL
@@ -83,11 +78,7 @@ def test_job_page_follows_a_running_job_until_it_fails_then_offers_retry(
         attempts=1,
     )
     page = playwright_page
-    page.goto(f"{live_server.url}/login/?next=/jobs/{job.pk}/")
-    page.keyboard.type("eng")
-    page.keyboard.press("Tab")
-    page.keyboard.type("pw-for-tests")
-    page.keyboard.press("Enter")
+    login_by_keyboard(page, f"{live_server.url}/login/?next=/jobs/{job.pk}/", "eng")
     page.wait_for_selector("#job-status[data-polling='true']", timeout=WAIT_MS)
     assert page.locator("#cancel").count() == 1
 
