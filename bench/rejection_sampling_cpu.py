@@ -108,13 +108,19 @@ TEMPLATES = [
 ]
 
 
-def prompts_for(topics: list[str], seed: int) -> list[dict]:
+def prompts_for(topics: list[str], seed: int, every_template: bool = False) -> list[dict]:
+    """One prompt per topic (a template drawn with `seed`), or one per topic and template."""
     rng = random.Random(seed)
     rows = []
     for t in topics:
-        text = rng.choice(TEMPLATES).format(t=t)
-        prompt = [{"role": "user", "content": text}]
-        rows.append({"key": prompt_key(prompt), "id": t, "prompt": prompt, "safety": False})
+        texts = (
+            [x.format(t=t) for x in TEMPLATES]
+            if every_template
+            else [rng.choice(TEMPLATES).format(t=t)]
+        )
+        for text in texts:
+            prompt = [{"role": "user", "content": text}]
+            rows.append({"key": prompt_key(prompt), "id": t, "prompt": prompt, "safety": False})
     return rows
 
 
@@ -232,6 +238,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--rm-epochs", type=float, default=2.0, help="reward-model epochs")
     p.add_argument("--rm-lr", type=float, default=3e-5, help="reward-model learning rate")
     p.add_argument("--rm-test-pairs", type=int, default=16, help="held-out RM pairs")
+    p.add_argument(
+        "--heldout-templates",
+        choices=("one", "all"),
+        default="one",
+        help="held-out prompts: one template per topic, or all 4 (4x the prompts)",
+    )
+    p.add_argument(
+        "--rm",
+        default="",
+        help="a reward-model folder trained by an earlier run (--reward rm): reuse it",
+    )
     p.add_argument("--policy", default="", help="start policy ('' = SmolLM2 folder)")
     p.add_argument("--out", default="bench/out", help="output folder")
     return p
@@ -249,12 +266,16 @@ def main(args: argparse.Namespace) -> dict:
         raise SystemExit(f"at most {len(TOPICS)} prompts in all")
     train = prompts_for(TOPICS[:n_train], 1)
     rm_prompts = prompts_for(TOPICS[n_train : n_train + n_rm], 2)
-    held = prompts_for(TOPICS[len(TOPICS) - n_held :], 3)
+    held = prompts_for(TOPICS[len(TOPICS) - n_held :], 3, args.heldout_templates == "all")
     started = time.perf_counter()
     timings = {}
     result: dict = {"config": vars(args), "threads": torch.get_num_threads()}
 
-    if args.reward == "rm":
+    if args.reward == "rm" and args.rm:
+        result["reward_model"] = {"reused": args.rm}
+        scorer = RewardModels(args.rm)
+        timings["reward_model_s"] = 0.0
+    elif args.reward == "rm":
         result["reward_model"] = train_reward_model(policy, rm_prompts, out, args)
         scorer = RewardModels(str(out / "rm"))
         timings["reward_model_s"] = time.perf_counter() - started
@@ -321,6 +342,12 @@ def main(args: argparse.Namespace) -> dict:
         a - b for a, b in zip(result["after"]["scores"], result["before"]["scores"], strict=True)
     ]
     result["gain_standard_error"] = statistics.stdev(diffs) / len(diffs) ** 0.5
+    # answers to one prompt are alike: the prompt-level standard error is the cautious one
+    n = args.eval_samples
+    per_prompt = [statistics.fmean(diffs[i : i + n]) for i in range(0, len(diffs), n)]
+    result["prompts_evaluated"] = len(per_prompt)
+    result["gain_standard_error_by_prompt"] = statistics.stdev(per_prompt) / len(per_prompt) ** 0.5
+    result["prompts_improved_share"] = sum(d > 0 for d in per_prompt) / len(per_prompt)
     result["answers_improved_share"] = sum(d > 0 for d in diffs) / len(diffs)
     Path(args.out, f"rejection_sampling_{args.reward}.json").write_text(
         json.dumps(result, indent=2) + "\n"
@@ -330,6 +357,15 @@ def main(args: argparse.Namespace) -> dict:
 
 if __name__ == "__main__":
     r = main(make_parser().parse_args())
-    keys = ("gain", "gain_standard_error", "answers_improved_share", "timings", "selection")
+    keys = (
+        "gain",
+        "gain_standard_error",
+        "answers_improved_share",
+        "prompts_evaluated",
+        "gain_standard_error_by_prompt",
+        "prompts_improved_share",
+        "timings",
+        "selection",
+    )
     print(json.dumps({k: r[k] for k in keys}, indent=2))
     print("before", r["before"]["mean_utility"], "after", r["after"]["mean_utility"])
