@@ -36,6 +36,8 @@ def policy_serve(
         raise JobError(f"{version.name} is not a policy")
     if version.job_id and version.job.state != JobState.SUCCEEDED:
         raise JobError(f"{version.name} comes from a job that has not succeeded")
+    if replace and batch is None:
+        raise JobError("replacing variants needs a batch")
     if batch is not None and batch.status == PromptBatch.Status.CLOSED:
         raise JobError(f"batch {batch.name} is closed")
     if backend not in BACKENDS:
@@ -62,8 +64,6 @@ def policy_serve(
         setattr(variant, name, value)
     variant.full_clean()
     variant.save()
-    if replace and batch is None:
-        raise JobError("replacing variants needs a batch")
     if batch is not None:
         if replace:
             batch.variants.set([variant])

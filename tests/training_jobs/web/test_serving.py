@@ -105,6 +105,10 @@ def test_serving_problems_are_shown_and_change_nothing(web, policy):
     missing_url = client.post(f"/versions/{policy.pk}/serve/", {"backend": "http"})
     assert missing_url.status_code == 409
     assert b"needs the server URL" in missing_url.content
+    no_batch = client.post(
+        f"/versions/{policy.pk}/serve/", {"backend": "transformers", "replace": "on"}
+    )
+    assert no_batch.status_code == 409 and b"replacing variants needs a batch" in no_batch.content
     policy.job.state = "failed"
     policy.job.save()
     not_done = client.post(f"/versions/{policy.pk}/serve/", {"backend": "transformers"})
