@@ -152,9 +152,8 @@ class VersionServeApi(APIView):
         version = get_object_or_404(selectors.versions_visible_to(request.user), pk=pk)
         serializer = ServeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         try:
-            variant = policy_serve(version=version, **{**data, "label": data["label"] or None})
+            variant = policy_serve(version=version, **serializer.validated_data)
         except JobError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except DjangoValidationError as exc:

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from config.artifacts import artifact_path
+
 
 class ModelVersion(models.Model):
     """A policy or reward-model checkpoint, with what made it (parent, job, data, metrics)."""
@@ -58,8 +60,6 @@ class ModelVersion(models.Model):
     @property
     def folder(self) -> Path:
         """The checkpoint folder on this machine (relative paths live under ARTIFACT_ROOT)."""
-        from config.artifacts import artifact_path
-
         path = Path(self.path)
         return path if path.is_absolute() else artifact_path(self.path)
 

@@ -8,14 +8,12 @@ from annotation.models import ModelVariant, PromptBatch
 from ..models import JobState, ModelVersion
 from .jobs import JobError
 
-BACKENDS = ("transformers", "vllm", "http")
-
 
 @transaction.atomic
 def policy_serve(
     *,
     version: ModelVersion,
-    label: str | None = None,
+    label: str = "",
     batch: PromptBatch | None = None,
     backend: str = "transformers",
     server_url: str = "",
@@ -40,8 +38,8 @@ def policy_serve(
         raise JobError("replacing variants needs a batch")
     if batch is not None and batch.status == PromptBatch.Status.CLOSED:
         raise JobError(f"batch {batch.name} is closed")
-    if backend not in BACKENDS:
-        raise JobError(f"backend must be one of {', '.join(BACKENDS)}")
+    if backend not in ModelVariant.Backend.values:
+        raise JobError(f"backend must be one of {', '.join(ModelVariant.Backend.values)}")
     folder = version.folder
     if backend == "http":
         if not server_url:
@@ -55,9 +53,8 @@ def policy_serve(
         if not (folder / "config.json").is_file():
             raise JobError(f"{version.name} has no model folder at {folder}")
         fields = {"model_path": str(folder), "server_url": "", "model_name": ""}
-    variant = ModelVariant.objects.filter(label=label or version.name).first() or ModelVariant(
-        label=label or version.name
-    )
+    label = label or version.name
+    variant = ModelVariant.objects.filter(label=label).first() or ModelVariant(label=label)
     variant.backend = backend
     variant.is_active = True
     for name, value in fields.items():

@@ -308,15 +308,7 @@ def version_serve(request: HttpRequest, version_id: int) -> HttpResponse:
         return _version_page(request, version, form, status=400)
     data = form.cleaned_data
     try:
-        variant = policy_serve(
-            version=version,
-            label=data["label"] or None,
-            batch=data["batch"],
-            backend=data["backend"],
-            server_url=data["server_url"],
-            model_name=data["model_name"],
-            replace=data["replace"],
-        )
+        variant = policy_serve(version=version, **data)
     except JobError as exc:
         form.add_error(None, str(exc))
         return _version_page(request, version, form, status=409)

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         try:
             variant = policy_serve(
                 version=version,
-                label=options["label"] or None,
+                label=options["label"],
                 batch=batch,
                 backend=options["backend"],
                 server_url=options["server_url"],
