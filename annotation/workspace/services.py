@@ -9,6 +9,7 @@ or a second worker finds nothing left to do.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +38,10 @@ from ..models import (
 # A gold pair is judged once by every annotator, so its overlap is "everyone".
 GOLD_OVERLAP = 10_000
 LEASE_ATTEMPTS = 5
+# How long a lease waits for pairs that other leases are taking at this moment (they commit
+# in milliseconds), and how often it looks again.
+LOCK_WAIT_SECONDS = 5.0
+LOCK_POLL_SECONDS = 0.02
 MAX_SECONDS_SPENT = 6 * 3600.0
 
 Status = Assignment.Status
@@ -101,18 +106,20 @@ def _take(*, pair_id: int, annotator: AbstractBaseUser, now: datetime) -> Assign
 
 def _next_unlocked(queue) -> ResponsePair | None:
     """The first queued pair that no other lease is taking right now. When every queued pair is
-    being taken at this moment (more annotators asking at once than pairs left), wait for the
-    first one and take it if a slot is still free once that lease commits: "none ready" must
-    mean none, not "all busy"."""
-    for _ in range(LEASE_ATTEMPTS):
+    being taken at this moment (more annotators asking at once than pairs left), poll until one
+    of those leases commits: "none ready" must mean none, not "all busy".
+
+    The wait polls with SKIP LOCKED and never blocks on a row lock. A blocking `FOR UPDATE ...
+    LIMIT 1` keeps the lock of a row that fails PostgreSQL's re-check (its slots went meanwhile)
+    and moves on to the next row, so two leases waiting that way can each hold the row the other
+    waits for: a deadlock.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
         pair = queue.select_for_update(skip_locked=True, of=("self",)).first()
-        if pair is not None or not queue.exists():
+        if pair is not None or not queue.exists() or time.monotonic() >= deadline:
             return pair
-        # PostgreSQL re-checks the filter once the lock is granted: None if that slot went.
-        pair = queue.select_for_update(of=("self",)).first()
-        if pair is not None:
-            return pair
-    return None
+        time.sleep(LOCK_POLL_SECONDS * random.uniform(0.5, 1.5))
 
 
 @transaction.atomic
@@ -205,7 +212,8 @@ def assignments_expire(
     ).update(status=Status.EXPIRED)
     if expired != len(rows):  # pragma: no cover - only without row locks, under a race
         raise transaction.TransactionManagementError("leases changed while expiring them")
-    for pair_id, count in Counter(pair_id for _, pair_id in rows).items():
+    # Pairs in id order: two sweepers then lock shared pairs in the same order, never crosswise.
+    for pair_id, count in sorted(Counter(pair_id for _, pair_id in rows).items()):
         ResponsePair.objects.filter(pk=pair_id, taken__gte=count).update(taken=F("taken") - count)
     return expired
 

@@ -20,6 +20,9 @@ def _login(page, base_url: str, username: str) -> None:
 
 def _stage(page, kind: str) -> None:
     page.wait_for_selector(f"section#stage[data-kind='{kind}']", timeout=WAIT_MS)
+    # After a page load the stage is parsed before the deferred script that binds the keys
+    # runs; keys pressed in between are lost.
+    page.wait_for_load_state("load")
 
 
 def _judge(page, side_key: str, grade_key: str) -> None:

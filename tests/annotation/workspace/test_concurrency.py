@@ -153,3 +153,19 @@ def test_a_pair_being_taken_by_someone_else_is_waited_for_not_reported_missing()
     holder.join(timeout=30)
     assert leases["first"] is not None and leases["second"] is not None
     assert ResponsePair.objects.get(pk=pair.pk).taken == 2
+
+
+def test_more_annotators_than_slots_asking_at_once_neither_deadlock_nor_overfill():
+    """Thirty annotators race for twelve single slots, five times over: each slot goes to one of
+    them, the rest hear "none ready", and no lease waits on another that waits on it."""
+    for round_ in range(5):
+        batch = BatchFactory(max_turns=1, overlap=1)
+        for _ in range(12):
+            PairFactory(batch=batch, overlap=1)
+        users = [UserFactory(username=f"r{round_}-{i}", role=roles.ANNOTATOR) for i in range(30)]
+        leases = _race(
+            30, lambda i: services.assignment_lease_next(batch=batch, annotator=users[i])
+        )
+        got = [lease.pair_id for lease in leases if lease is not None]
+        assert len(got) == len(set(got)) == 12
+        assert not ResponsePair.objects.filter(batch=batch, taken__gt=F("overlap")).exists()
