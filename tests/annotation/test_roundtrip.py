@@ -2,18 +2,11 @@
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-HH = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "hh-rlhf"
-    / "harmless-base-dev.jsonl.gz"
-)
+from tests.shared_data import HH_PATH as HH
 
 pytestmark = pytest.mark.django_db
 

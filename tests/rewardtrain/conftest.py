@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.rewardtrain.helpers import make_tiny_llama, synthetic_records, write_jsonl
-
-HH_PATH = (
-    Path(
-        os.environ.get(
-            "MARGIN_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
-        )
-    )
-    / "hh-rlhf"
-    / "harmless-base-dev.jsonl.gz"
-)
+from tests.shared_data import HH_PATH
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from rewardtrain.data import DataError, parse_hh, read_pairs, split_shared, tokenize_pairs
-from tests.rewardtrain.conftest import HH_PATH
 from tests.rewardtrain.helpers import write_jsonl
+from tests.shared_data import HH_PATH
 
 MSG = [{"role": "user", "content": "Hi?"}]
 A = [{"role": "assistant", "content": "Hello!"}]

@@ -12,7 +12,7 @@ from rewardtrain.evaluate import score_pairs
 from rewardtrain.loss import pairwise_margin_loss
 from rewardtrain.model import RewardModel, load_sequence_classifier
 from rewardtrain.train import lr_factor, main, warmup_steps
-from tests.rewardtrain.conftest import HH_PATH
+from tests.shared_data import HH_PATH
 
 
 def _cfg(out, model, data, **kw) -> TrainConfig:
