@@ -6,7 +6,7 @@ import sys
 
 CODE = """
 import importlib, pkgutil, sys
-for name in ("inference", "rewardtrain", "training_jobs.rlhf"):
+for name in ("mlcore", "inference", "rewardtrain", "training_jobs.rlhf"):
     package = importlib.import_module(name)
     for module in pkgutil.walk_packages(package.__path__, name + "."):
         importlib.import_module(module.name)
