@@ -15,7 +15,7 @@ copy of the context.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -25,12 +25,14 @@ from rewardtrain.data import TokenizedPair
 @dataclass
 class Item:
     """One context and its responses; ``indices[j]`` is response j's reward position in
-    the full sequence ``context + responses[j]``."""
+    the full sequence ``context + responses[j]``. A filler item only keeps a rank in step with
+    the others (see split_for_ranks): the trainer gives its loss weight 0."""
 
     context: list[int]
     responses: list[list[int]]
     indices: list[int]
     key: int = 0
+    filler: bool = False
 
     @property
     def n_tokens(self) -> int:
@@ -158,14 +160,20 @@ def plan_rows(items: list[Item], max_tokens: int) -> list[list[Item]]:
 
 def split_for_ranks(rows: list[list[Item]], world_size: int) -> list[list[list[Item]]]:
     """Deal rows to ranks so every rank gets the same number of rows (FSDP needs equal
-    forward counts), splitting multi-item rows where the count does not divide evenly."""
+    forward counts, DDP equal backward counts), splitting multi-item rows where the count does
+    not divide evenly.
+
+    When single-item rows still do not divide evenly (a batch of fewer pairs than ranks, e.g.
+    the last partial batch of an epoch), rows of one filler item (a copy of the shortest item,
+    ``filler=True``) make up the count; the trainer weights their loss 0.
+    """
     rows = [list(r) for r in rows]
     while len(rows) % world_size:
         splittable = [r for r in rows if len(r) > 1]
         if not splittable:
-            raise ValueError(
-                f"cannot give {world_size} ranks equal work: raise the batch size in pairs"
-            )
+            shortest = min((it for r in rows for it in r), key=lambda it: it.n_tokens)
+            rows += [[replace(shortest, filler=True)]] * (-len(rows) % world_size)
+            break
         row = max(splittable, key=lambda r: sum(it.n_tokens for it in r))
         rows.remove(row)
         half = len(row) // 2

@@ -130,12 +130,14 @@ def wrap_model(model: RewardModel, cfg: TrainConfig, world: int, device: torch.d
 
 
 def _no_sync(model, cfg: TrainConfig, last: bool):
-    if last or not dist.is_initialized():
+    """Gradient sync off for every row of a step but the last, whose backward reduces the
+    accumulated gradients over the ranks."""
+    if not dist.is_initialized():
         return nullcontext()
     if cfg.fsdp:
-        model.set_requires_gradient_sync(False)
+        model.set_requires_gradient_sync(last)
         return nullcontext()
-    return model.no_sync()
+    return nullcontext() if last else model.no_sync()
 
 
 def _state(model, optimizer, full: bool = True):
@@ -182,6 +184,7 @@ def train_step(
     for n, row_items in enumerate(mine):
         row = pack_row(row_items).to(device)
         margin = torch.tensor([batch[k].margin for k in row.keys], device=device)
+        weight = torch.tensor([0.0 if it.filler else 1.0 for it in row_items], device=device)
         last = n == len(mine) - 1
         with _no_sync(model, cfg, last):
             with autocast:
@@ -191,14 +194,15 @@ def train_step(
                     row.attention_mask(torch.bool),
                     row.reward_index,
                 ).view(-1, 2)
-            losses = pairwise_margin_loss(rewards[:, 0], rewards[:, 1], margin)
+            losses = pairwise_margin_loss(rewards[:, 0], rewards[:, 1], margin) * weight
             # Sum over pairs / pairs in the whole batch; DDP and FSDP average over ranks.
             (losses.sum() * world / len(batch)).backward()
+        correct = pair_accuracy(rewards[:, 0], rewards[:, 1]) * weight
         totals += torch.tensor(
             [
                 losses.detach().sum().item(),
-                pair_accuracy(rewards[:, 0], rewards[:, 1]).sum().item(),
-                row.n_tokens,
+                correct.sum().item(),
+                sum(it.n_tokens for it in row_items if not it.filler),
             ],
             dtype=torch.float64,
         )

@@ -87,3 +87,15 @@ def test_rows_respect_budget_and_ranks_get_equal_rows():
     shares = split_for_ranks(rows, 4)
     assert len({len(s) for s in shares}) == 1
     assert sorted(it.key for s in shares for r in s for it in r) == list(range(29))
+
+
+def test_a_batch_smaller_than_the_ranks_gets_filler_rows():
+    """The last, partial batch of an epoch: 3 pairs over 4 ranks."""
+    items = [Item([0] * n, [[1] * 3, [2] * 4], [n + 2, n + 3], k) for k, n in enumerate((5, 2, 9))]
+    shares = split_for_ranks(plan_rows(items, 1024), 4)
+    assert [len(s) for s in shares] == [1, 1, 1, 1]
+    rows = [r for s in shares for r in s]
+    assert sorted(it.key for r in rows for it in r if not it.filler) == [0, 1, 2]
+    fillers = [it for r in rows for it in r if it.filler]
+    assert len(fillers) == 1 and fillers[0].context == [0, 0]
+    assert not any(it.filler for it in items)
