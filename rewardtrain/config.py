@@ -85,12 +85,16 @@ class TrainConfig:
         1024,
         "Token budget of one packed row (one forward); a longer pair gets a row of its own.",
     )
-    test_pairs: int = _f(1000, "Held-out test pairs per data pool (paper: 1,000) ...")
-    test_fraction: float = _f(0.1, "... or this fraction of a pool when that is smaller.")
+    test_pairs: int = _f(
+        1000,
+        "Held-out test pairs per data pool, at most (paper: 1,000). Which pairs are held out "
+        "depends on each pair's text alone, so a pair trained on never joins a later test set.",
+    )
+    test_fraction: float = _f(0.1, "Share of each pool held out, up to --test-pairs.")
     save_every: int = _f(50, "Write a resumable checkpoint every this many steps (0: never).")
     keep_checkpoints: int = _f(2, "Keep this many newest checkpoints.")
     resume: bool = _f(True, "Resume from the newest complete checkpoint in output_dir.")
-    seed: int = _f(0, "Seed of the head initialisation, the test split, the mix and the order.")
+    seed: int = _f(0, "Seed of the head initialisation, the mix and the order.")
     bf16: bool = _f(False, "bfloat16 autocast on GPUs (weights and optimizer stay float32).")
     fsdp: bool = _f(False, "Shard the model with FSDP (for models that do not fit one GPU).")
     progress: bool = _f(True, "Show a progress bar.")

@@ -74,7 +74,7 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
 def prepare_data(cfg: TrainConfig, tokenizer) -> tuple[list[TokenizedPair], dict, dict]:
     """Training pairs (tokenized, in training order), test sets by pool, and their record."""
     pools, inputs = load_pools(cfg.data, cfg.open_source, cfg.harmless, cfg.default_stage)
-    train_pools, test_pools = split_test(pools, cfg.test_pairs, cfg.test_fraction, cfg.seed)
+    train_pools, test_pools = split_test(pools, cfg.test_pairs, cfg.test_fraction)
     mixed, mix_record = build_mix(
         cfg.reward_model,
         train_pools,

@@ -60,8 +60,10 @@ def test_safety_reward_model_run_mixes_and_reports_unsafe(tmp_path, tiny_dir):
     metrics = main(cfg)
     meta = json.loads((out / "rewardtrain.json").read_text())
     used = meta["data"]["mix"]["used"]
-    assert used["safety"] == 180 and used["helpfulness"] == 20
+    held_out = meta["data"]["test_pairs"]["safety"]
+    assert 10 <= held_out <= 30 and used["safety"] == 200 - held_out
+    assert used["helpfulness"] == round(used["safety"] / 9)
     assert meta["steps"] == 4
     assert set(metrics) == {"safety", "helpfulness"}
-    assert metrics["safety"]["unsafe"]["labelled_responses"] == 40
+    assert metrics["safety"]["unsafe"]["labelled_responses"] == 2 * held_out
     assert (out / "test_safety.jsonl").is_file()

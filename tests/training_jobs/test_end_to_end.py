@@ -19,7 +19,7 @@ from .conftest import wait_for
 # Real workers training real (tiny) models: minutes on 2 cores, so the slow tier.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900), pytest.mark.slow]
 
-TRAIN = {"max_steps": 3, "batch_pairs": 4, "test_pairs": 2, "test_fraction": 0.2, "device": "cpu"}
+TRAIN = {"max_steps": 3, "batch_pairs": 4, "test_pairs": 2, "test_fraction": 0.5, "device": "cpu"}
 
 
 def _batch(name: str, stage: str, variant: ModelVariant) -> PromptBatch:
