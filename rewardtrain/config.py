@@ -117,6 +117,10 @@ class EvalConfig:
     unsafe_threshold: float = _f(
         0.15, "A response is predicted unsafe when sigmoid(score) is below this (paper: 0.15)."
     )
+    device: str = _f(
+        "auto", "auto: the GPU when CUDA is present, else the CPU; or cpu, cuda, cuda:N."
+    )
+    bf16: bool = _f(False, "bfloat16 weights on a GPU (the CPU always computes in float32).")
 
 
 @dataclass
@@ -134,6 +138,10 @@ class ScoreConfig:
     output: str = _f("-", "Output JSONL ('-': standard output).")
     pack_tokens: int = _f(2048, "Token budget of one packed row.")
     batch_items: int = _f(256, "Dialogues read and packed together.")
+    device: str = _f(
+        "auto", "auto: the GPU when CUDA is present, else the CPU; or cpu, cuda, cuda:N."
+    )
+    bf16: bool = _f(False, "bfloat16 weights on a GPU (the CPU always computes in float32).")
 
 
 def _base_type(tp: Any) -> Any:

@@ -137,27 +137,34 @@ def _test_sets(cfg: EvalConfig) -> list[tuple[str, str]]:
 
 def main(cfg: EvalConfig) -> dict[str, Any]:
     """Evaluate each reward model on each test set; write and return the metrics."""
-    from rewardtrain.model import RewardModel, load_sequence_classifier, load_tokenizer
+    from rewardtrain.model import load_reward_model, pick_device
 
     sets = _test_sets(cfg)
     if not cfg.models or not sets:
         raise SystemExit("eval needs --models and test sets (--test, or test_*.jsonl beside them)")
+    device = pick_device(cfg.device)
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
     for model_dir in cfg.models:
-        tokenizer = load_tokenizer(model_dir)
-        model = RewardModel(load_sequence_classifier(model_dir, tokenizer.pad_token_id))
+        model, tokenizer = load_reward_model(model_dir, device, cfg.bf16)
         name = Path(model_dir).resolve().name
         metrics[name] = {}
         for test_name, path in sets:
             pairs, _ = read_pairs(path)
             tokenized, dropped = tokenize_pairs(tokenizer, pairs, cfg.max_length)
-            chosen, rejected = score_pairs(model, tokenized, cfg.pack_tokens)
+            chosen, rejected = score_pairs(model, tokenized, cfg.pack_tokens, device)
             result = pair_metrics(
                 chosen, rejected, [t.pair for t in tokenized], cfg.unsafe_threshold
             )
             result.update({"path": str(path), "dropped_too_long": dropped})
             metrics[name][test_name] = result
-    report = {"metrics": metrics, "table8": table8(metrics)}
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        del model
+    report = {
+        "metrics": metrics,
+        "table8": table8(metrics),
+        "device": str(device),
+        "dtype": dtype,
+    }
     Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.output).write_text(json.dumps(report, indent=2) + "\n")
     print(report["table8"])

@@ -51,6 +51,28 @@ def load_sequence_classifier(path: str | Path, pad_token_id: int | None, dtype=t
     return model
 
 
+def pick_device(name: str = "auto") -> torch.device:
+    """The device a ``--device`` value names: "auto" is the GPU when CUDA is present.
+
+    Raises SystemExit naming the value when it asks for CUDA on a machine without it.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def load_reward_model(path: str | Path, device: torch.device, bf16: bool = False):
+    """(RewardModel in eval mode on device, tokenizer) of a reward-model folder; bfloat16
+    weights when bf16 and device is a GPU, else float32."""
+    tokenizer = load_tokenizer(path)
+    dtype = torch.bfloat16 if bf16 and device.type == "cuda" else torch.float32
+    classifier = load_sequence_classifier(path, tokenizer.pad_token_id, dtype=dtype)
+    return RewardModel(classifier).to(device).eval(), tokenizer
+
+
 class RewardModel(nn.Module):
     """Wraps a sequence-classification model to score packed rows.
 

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rewardtrain.config import ScoreConfig
 from rewardtrain.data import (
     DataError,
@@ -57,10 +59,12 @@ def item_of(tokenizer, dialogues: list[list[Message]], key: int) -> Item:
     )
 
 
-def score_records(model, tokenizer, records: list[Any], pack_tokens: int) -> list[list[float]]:
+def score_records(
+    model, tokenizer, records: list[Any], pack_tokens: int, device: torch.device | str = "cpu"
+) -> list[list[float]]:
     """Raw rewards of each record's dialogues, in order."""
     items = [item_of(tokenizer, dialogues_of(r), k) for k, r in enumerate(records)]
-    scores = score_items(model, items, pack_tokens)
+    scores = score_items(model, items, pack_tokens, device)
     return [scores[k] for k in range(len(records))]
 
 
@@ -83,12 +87,12 @@ def _batches(path: str, size: int):
 
 def main(cfg: ScoreConfig) -> int:
     """Score every line of cfg.input; return how many lines were scored."""
-    from rewardtrain.model import RewardModel, load_sequence_classifier, load_tokenizer
+    from rewardtrain.model import load_reward_model, pick_device
 
     if not cfg.model or not cfg.input:
         raise SystemExit("score needs --model and --input")
-    tokenizer = load_tokenizer(cfg.model)
-    model = RewardModel(load_sequence_classifier(cfg.model, tokenizer.pad_token_id))
+    device = pick_device(cfg.device)
+    model, tokenizer = load_reward_model(cfg.model, device, cfg.bf16)
     out = sys.stdout if cfg.output == "-" else open(Path(cfg.output), "w", encoding="utf-8")
     done = 0
     try:
@@ -100,7 +104,9 @@ def main(cfg: ScoreConfig) -> int:
                     raise DataError(f"{cfg.input}:{number}: {exc}") from exc
             records = [r for _, r in batch]
             for record, scores in zip(
-                records, score_records(model, tokenizer, records, cfg.pack_tokens), strict=True
+                records,
+                score_records(model, tokenizer, records, cfg.pack_tokens, device),
+                strict=True,
             ):
                 many = isinstance(record, dict) and "responses" in record
                 result = dict(record) if isinstance(record, dict) else {"messages": record}
@@ -110,4 +116,6 @@ def main(cfg: ScoreConfig) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    print(f"scored {done} lines on {device} ({dtype})", file=sys.stderr)
     return done

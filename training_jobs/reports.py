@@ -208,6 +208,7 @@ MARGIN_PARAMETER_HELP = {
     "device": "gpu or cpu: which workers run it.",
     "versions": "Reward-model version ids to evaluate (required).",
     "test_from": "Version whose held-out test sets to use (default: the first).",
+    "bf16": "Evaluate with bfloat16 weights on the GPU.",
 }
 
 
@@ -224,9 +225,7 @@ def job_parameters() -> dict[str, list[Parameter]]:
     found: dict[str, list[Parameter]] = {}
     for kind, runner in RUNNERS.items():
         module = sys.modules[type(runner).__module__]
-        own = getattr(module, "MARGIN_PARAMS", None) or (
-            {"versions", "test_from"} if kind == "evaluation" else set()
-        )
+        own = getattr(module, "MARGIN_PARAMS", set())
         reserved = getattr(module, "RESERVED", set())
         params = [
             Parameter(name, "", MARGIN_PARAMETER_HELP.get(name, "Set on the runner."))

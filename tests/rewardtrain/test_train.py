@@ -113,6 +113,29 @@ def test_eval_command_writes_table8(synthetic_run, tmp_path):
     )
 
 
+def test_eval_and_score_take_a_device_and_bf16(synthetic_run, tmp_path, capsys):
+    """On this CPU machine: auto is the CPU, bf16 keeps float32 there, cuda is refused."""
+    from rewardtrain.__main__ import run
+    from rewardtrain.model import pick_device
+
+    out, metrics = synthetic_run
+    target = tmp_path / "metrics.json"
+    run(["eval", "--models", str(out), "--output", str(target), "--device", "auto", "--bf16"])
+    report = json.loads(target.read_text())
+    assert report["device"] == str(pick_device("auto")) == "cpu"
+    assert report["dtype"] == "float32"
+    name = out.resolve().name
+    assert report["metrics"][name]["helpfulness"]["average"] == pytest.approx(
+        metrics["helpfulness"]["average"]
+    )
+    source = tmp_path / "dialogues.jsonl"
+    source.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    run(["score", "--model", str(out), "--input", str(source), "--output", "-", "--device", "cpu"])
+    assert "scored 1 lines on cpu (float32)" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="CUDA is not available"):
+        run(["score", "--model", str(out), "--input", str(source), "--device", "cuda"])
+
+
 def test_short_run_on_hh_lowers_the_loss(tmp_path, tiny_dir, tokenizer):
     pairs, _ = read_pairs(HH_PATH)
     tokenized, _ = tokenize_pairs(tokenizer, pairs[:400], max_length=512)

@@ -88,8 +88,12 @@ class RewardModels:
         self.paths = {"helpfulness": helpfulness, "safety": safety}
         self.threshold = threshold
         self.pack_tokens = pack_tokens
-        self.device = _device()
-        self.models = {name: _load(path, self.device) for name, path in self.paths.items() if path}
+        from rewardtrain.model import load_reward_model, pick_device
+
+        self.device = pick_device("auto")
+        self.models = {
+            name: load_reward_model(path, self.device) for name, path in self.paths.items() if path
+        }
 
     def raw(self, name: str, groups: Sequence[dict[str, Any]]) -> list[list[float]]:
         """Raw rewards of each group's answers: groups are {"prompt": [...], "responses": [...]}."""
@@ -123,17 +127,3 @@ class RewardModels:
             ]
             for i, is_safety in enumerate(safety)
         ]
-
-
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _load(path: str, device: str):
-    from rewardtrain.model import RewardModel, load_sequence_classifier, load_tokenizer
-
-    tokenizer = load_tokenizer(path)
-    model = RewardModel(load_sequence_classifier(path, tokenizer.pad_token_id)).eval()
-    return model.to(device), tokenizer

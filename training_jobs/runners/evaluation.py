@@ -8,6 +8,9 @@ from config.artifacts import artifact_path
 from ..models import Job, ModelVersion
 from ..services.jobs import JobError
 from .context import JobContext
+from .params import check_device, device_flags
+
+MARGIN_PARAMS = {"versions", "test_from", "device", "bf16"}
 
 
 class EvaluationRunner:
@@ -20,6 +23,15 @@ class EvaluationRunner:
             raise JobError("versions must all be reward-model versions")
         if not isinstance(params.get("test_from", versions[0]), int):
             raise JobError("test_from must be a version id")
+        if not isinstance(params.get("bf16", False), bool):
+            raise JobError("bf16 must be true or false")
+        check_device(params)
+        unknown = set(params) - MARGIN_PARAMS
+        if unknown:
+            raise JobError(
+                f"Unknown parameter {sorted(unknown)[0]!r}; allowed: "
+                + ", ".join(sorted(MARGIN_PARAMS))
+            )
 
     def run(self, job: Job, ctx: JobContext) -> None:
         versions = list(ModelVersion.objects.filter(pk__in=job.params["versions"]))
@@ -34,7 +46,8 @@ class EvaluationRunner:
             ctx.run_process(
                 [ctx.python, "-m", "rewardtrain", "eval", "--models", str(model)]
                 + ["--output", str(out), "--test"]
-                + [f"{t.stem.removeprefix('test_')}={t}" for t in tests],
+                + [f"{t.stem.removeprefix('test_')}={t}" for t in tests]
+                + device_flags(job.params),
                 weight=(index / len(versions), (index + 1) / len(versions)),
             )
             results[version.name] = next(iter(json.loads(out.read_text())["metrics"].values()))

@@ -3,6 +3,8 @@
 import dataclasses
 from typing import Any, get_type_hints
 
+from django.conf import settings
+
 from config.artifacts import UnsafePath, artifact_path
 
 from ..services.jobs import JobError
@@ -53,3 +55,20 @@ def flags(params: dict[str, Any]) -> list[str]:
         else:
             args += [flag, str(value)]
     return args
+
+
+def check_device(params: dict[str, Any]) -> None:
+    """`device` says which workers run a job: gpu or cpu."""
+    if params.get("device", "gpu") not in ("gpu", "cpu"):
+        raise JobError("device must be gpu or cpu")
+
+
+def device_flags(params: dict[str, Any]) -> list[str]:
+    """`--device` (and `--bf16`) of an eval or score run for a job: a gpu job uses CUDA
+    wherever its worker has it (`auto`), a cpu job the CPU even on a GPU node."""
+    device = params.get("device") or settings.MARGIN_JOBS["TRAINING_DEVICE"]
+    return [
+        "--device",
+        "cpu" if device == "cpu" else "auto",
+        *(["--bf16"] * bool(params.get("bf16"))),
+    ]

@@ -22,7 +22,7 @@ from ..models import Job, JobKind, JobState, ModelVersion
 from ..services.iterations import model_version_register, policy_base_ensure
 from ..services.jobs import JobError
 from .context import JobContext
-from .params import check_against, flags
+from .params import check_against, check_device, flags
 
 VERSION_PARAMS = {
     "policy_version": ModelVersion.Kind.POLICY,
@@ -83,8 +83,7 @@ class RejectionSamplingRunner:
             pk = params.get(name)
             if pk is not None and not ModelVersion.objects.filter(pk=pk, kind=kind).exists():
                 raise JobError(f"{name} {pk} is not a {kind} model version")
-        if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise JobError("device must be gpu or cpu")
+        check_device(params)
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
             raise JobError("sweep_ks must be a list of integers from 1 to 100")

@@ -17,7 +17,7 @@ from ..models import Job, ModelVersion
 from ..services.iterations import model_version_register, policy_base_ensure
 from ..services.jobs import JobError
 from .context import JobContext
-from .params import check_against, flags
+from .params import check_against, check_device, device_flags, flags
 
 MARGIN_PARAMS = {"batches", "init_version", "device"}
 RESERVED = {"output_dir", "model", "reward_model", "data", "progress", "resume"}
@@ -50,8 +50,7 @@ class RewardModelRunner:
             and not ModelVersion.objects.filter(pk=init, kind=ModelVersion.Kind.POLICY).exists()
         ):
             raise JobError(f"init_version {init} is not a policy model version")
-        if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise JobError("device must be gpu or cpu")
+        check_device(params)
 
     def _init_policy(self, job: Job) -> ModelVersion:
         if job.params.get("init_version"):
@@ -136,7 +135,8 @@ class RewardModelRunner:
         out = ctx.work_dir / f"eval_{name}.json"
         ctx.run_process(
             [ctx.python, "-m", "rewardtrain", "eval", "--models", str(model), "--output", str(out)]
-            + ["--test", *(f"{t.stem.removeprefix('test_')}={t}" for t in tests)],
+            + ["--test", *(f"{t.stem.removeprefix('test_')}={t}" for t in tests)]
+            + device_flags(ctx.job.params),
             weight=(0.85, 1.0),
         )
         report = json.loads(out.read_text())

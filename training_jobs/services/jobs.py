@@ -16,7 +16,12 @@ from django.utils import timezone
 from ..models import Iteration, Job, JobKind, JobState
 
 logger = logging.getLogger(__name__)
-GPU_KINDS = {JobKind.REWARD_HELPFULNESS, JobKind.REWARD_SAFETY, JobKind.REJECTION_SAMPLING}
+GPU_KINDS = {
+    JobKind.REWARD_HELPFULNESS,
+    JobKind.REWARD_SAFETY,
+    JobKind.REJECTION_SAMPLING,
+    JobKind.EVALUATION,
+}
 LOG_KEEP_CHARS = 20_000
 
 
