@@ -104,19 +104,21 @@ class RejectionSamplingRunner:
             return ModelVersion.objects.get(pk=job.params[name])
         return ModelVersion.objects.filter(kind=kind).order_by("-created_at", "-pk").first()
 
-    def _earlier_pools(self, job: Job) -> list[tuple[int, Path]]:
-        """pool.jsonl of every earlier succeeded rejection-sampling job, oldest first."""
-        earlier = (
-            Job.objects.filter(kind=self.kind, state=JobState.SUCCEEDED)
-            .exclude(pk=job.pk)
-            .order_by("finished_at", "pk")
-        )
-        pools = []
-        for other in earlier:
-            path = artifact_path(other.output_dir) / "pool.jsonl"
-            if path.is_file():
-                pools.append((other.pk, path))
-        return pools
+    def _earlier_pools(self, start: ModelVersion) -> list[tuple[int, Path]]:
+        """pool.jsonl of every rejection-sampling round along the start policy's lineage
+        (the round that made it, the one that made its parent, ...), oldest first. Rounds on
+        abandoned branches are left out: the paper pools the iterations that led here."""
+        pools, seen = [], set()
+        version: ModelVersion | None = start
+        while version is not None and version.pk not in seen:
+            seen.add(version.pk)
+            job = version.job
+            if job and job.kind == self.kind and job.state == JobState.SUCCEEDED:
+                path = artifact_path(job.output_dir) / "pool.jsonl"
+                if path.is_file():
+                    pools.append((job.pk, path))
+            version = version.parent
+        return pools[::-1]
 
     def _export(self, job: Job, ctx: JobContext) -> tuple[Path, int]:
         """The prompts of the chosen batches as JSONL: {"id", "prompt", "safety", "batch"}."""
@@ -150,7 +152,7 @@ class RejectionSamplingRunner:
         if helpfulness is None:
             raise JobError("There is no helpfulness reward model yet; train one first.")
         safety = self._reward_model(job, "safety_version", ModelVersion.Kind.REWARD_SAFETY)
-        pools = self._earlier_pools(job)
+        pools = self._earlier_pools(start)
         ctx.save_snapshot(
             {
                 "files": [{"name": "prompts.jsonl", "sha256": _sha256(prompts), "rows": rows}],

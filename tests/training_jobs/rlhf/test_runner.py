@@ -5,13 +5,14 @@ first's answers, and the new policy as a variant that the generation backend loa
 import json
 
 import pytest
+from django.utils import timezone
 
 from annotation.generation.backends import backend_for, to_inference_variant
 from annotation.models import Prompt, PromptBatch
 from inference import SamplingParams
 from rewardtrain.config import TrainConfig
 from rewardtrain.train import main as train_reward_model
-from training_jobs.models import ModelVersion
+from training_jobs.models import Job, ModelVersion
 from training_jobs.runners import RUNNERS
 from training_jobs.runners.context import JobContext
 from training_jobs.services import JobError, job_claim, job_create, job_succeed
@@ -158,3 +159,32 @@ def test_two_rounds_register_policies_and_the_second_is_served(
 def test_invalid_params_are_refused_before_a_job_exists(artifact_root, params, message):
     with pytest.raises(JobError, match=message):
         job_create(kind="rejection_sampling", params=params)
+
+
+def test_pools_follow_the_start_policys_lineage(artifact_root, tiny_policy):
+    """base → v1 → v2, and an abandoned branch base → w1: a round from v2 pools v1's and v2's
+    rounds, oldest first, and never w1's."""
+    from training_jobs.runners.rejection_sampling import RejectionSamplingRunner
+
+    def round_from(parent: ModelVersion, name: str) -> tuple[Job, ModelVersion]:
+        job = Job.objects.create(
+            kind="rejection_sampling",
+            state="succeeded",
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+            output_dir=f"jobs/{name}/policy",
+        )
+        (artifact_root / job.output_dir).mkdir(parents=True)
+        (artifact_root / job.output_dir / "pool.jsonl").write_text("")
+        version = ModelVersion.objects.create(
+            kind="policy", name=name, path=job.output_dir, parent=parent, job=job
+        )
+        return job, version
+
+    job_v1, v1 = round_from(tiny_policy, "v1")
+    job_w1, _ = round_from(tiny_policy, "w1")
+    job_v2, v2 = round_from(v1, "v2")
+    pools = RejectionSamplingRunner()._earlier_pools(v2)
+    assert [pk for pk, _ in pools] == [job_v1.pk, job_v2.pk]
+    assert pools[0][1] == artifact_root / "jobs/v1/policy/pool.jsonl"
+    assert RejectionSamplingRunner()._earlier_pools(tiny_policy) == []
