@@ -67,10 +67,12 @@ def pair_metrics(
     rejected: torch.Tensor,
     pairs: list[Pair],
     unsafe_threshold: float = 0.15,
+    dropped_too_long: int = 0,
 ) -> dict[str, Any]:
     """Accuracy by grade and on average; precision/recall of "unsafe" where labels exist.
 
-    chosen, rejected: (P,) rewards; pairs: the P pairs they score (for grades and labels).
+    chosen, rejected: (P,) rewards; pairs: the P pairs they score (for grades and labels);
+    dropped_too_long: test pairs left out for length (recorded beside n).
     """
     correct = (chosen > rejected).tolist()
     by_grade: dict[str, list[bool]] = {g: [] for g in (*GRADES, UNGRADED)}
@@ -79,6 +81,7 @@ def pair_metrics(
     accuracy = {g: (sum(v) / len(v) if v else None) for g, v in by_grade.items()}
     result: dict[str, Any] = {
         "n": len(pairs),
+        "dropped_too_long": dropped_too_long,
         "accuracy": accuracy,
         "average": sum(correct) / len(correct) if correct else None,
         "counts": {g: len(v) for g, v in by_grade.items()},
@@ -105,11 +108,12 @@ def pair_metrics(
 
 
 def table8(metrics: dict[str, dict[str, dict[str, Any]]]) -> str:
-    """Markdown table in the form of Table 8: one row per (reward model, test set)."""
+    """Markdown table in the form of Table 8: one row per (reward model, test set), with the
+    pairs scored (n) and those left out as longer than max_length."""
     head = "| reward model | test set | " + " | ".join(
         g.replace("_", " ") for g in (*GRADES, UNGRADED)
     )
-    lines = [head + " | average | n |", "|" + " --- |" * (len(GRADES) + 5)]
+    lines = [head + " | average | n | dropped for length |", "|" + " --- |" * (len(GRADES) + 6)]
     for rm, sets in metrics.items():
         for test, m in sets.items():
             cells = [
@@ -117,7 +121,10 @@ def table8(metrics: dict[str, dict[str, dict[str, Any]]]) -> str:
                 for g in (*GRADES, UNGRADED)
             ]
             avg = "–" if m["average"] is None else f"{100 * m['average']:.1f}"
-            lines.append(f"| {rm} | {test} | " + " | ".join(cells) + f" | {avg} | {m['n']} |")
+            dropped = m.get("dropped_too_long", "–")
+            lines.append(
+                f"| {rm} | {test} | " + " | ".join(cells) + f" | {avg} | {m['n']} | {dropped} |"
+            )
     return "\n".join(lines)
 
 
@@ -153,9 +160,9 @@ def main(cfg: EvalConfig) -> dict[str, Any]:
             tokenized, dropped = tokenize_pairs(tokenizer, pairs, cfg.max_length)
             chosen, rejected = score_pairs(model, tokenized, cfg.pack_tokens, device)
             result = pair_metrics(
-                chosen, rejected, [t.pair for t in tokenized], cfg.unsafe_threshold
+                chosen, rejected, [t.pair for t in tokenized], cfg.unsafe_threshold, dropped
             )
-            result.update({"path": str(path), "dropped_too_long": dropped})
+            result["path"] = str(path)
             metrics[name][test_name] = result
         dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         del model

@@ -317,9 +317,10 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         log.close()
 
     metrics: dict[str, Any] = {}
-    for name, (_, tokenized, _) in tests.items():
+    for name, (_, tokenized, dropped) in tests.items():
         chosen, rejected = score_pairs(core, tokenized, cfg.pack_tokens, device, autocast)
-        metrics[name] = pair_metrics(chosen, rejected, [t.pair for t in tokenized])
+        pairs = [t.pair for t in tokenized]
+        metrics[name] = pair_metrics(chosen, rejected, pairs, dropped_too_long=dropped)
     model_state, _ = _state(model, optimizer)
     if rank == 0:
         state = {k.removeprefix("classifier."): v for k, v in model_state.items()}

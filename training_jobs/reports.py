@@ -73,6 +73,12 @@ class Table8Row:
     cells: list[float | None]  # percent, in the order of Table8.columns
     counts: dict[str, int | None]
     safety: list[tuple[str, float | None, float | None, int | None]]  # test, P, R, labelled
+    dropped: dict[str, int | None] = field(default_factory=dict)  # test pairs too long
+
+    @property
+    def sizes(self) -> list[tuple[str, int | None, int | None]]:
+        """(test set, pairs scored, pairs left out as too long) in the table's order."""
+        return [(test, n, self.dropped.get(test)) for test, n in self.counts.items()]
 
 
 @dataclass
@@ -132,8 +138,16 @@ def table8_from(entries: list[tuple[str, ModelVersion | None, dict[str, dict]]])
                     )
                 )
         counts = {test: (sets.get(test) or {}).get("n") for test in tests}
+        dropped = {test: (sets.get(test) or {}).get("dropped_too_long") for test in tests}
         table.rows.append(
-            Table8Row(label=label, version=version, cells=cells, counts=counts, safety=safety)
+            Table8Row(
+                label=label,
+                version=version,
+                cells=cells,
+                counts=counts,
+                safety=safety,
+                dropped=dropped,
+            )
         )
     return table
 

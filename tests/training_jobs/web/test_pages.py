@@ -164,7 +164,7 @@ def test_versions_show_lineage_and_the_data_that_made_them(web, finished_job):
     second = reward_version(
         "rm-h-2",
         "reward_helpfulness",
-        {"helpfulness": result([0.8, 0.7, 0.6, 0.5], 0.63)},
+        {"helpfulness": {**result([0.8, 0.7, 0.6, 0.5], 0.63), "dropped_too_long": 7}},
         parent=first,
         job=finished_job,
         snapshot=finished_job.data_snapshot,
@@ -185,6 +185,8 @@ def test_versions_show_lineage_and_the_data_that_made_them(web, finished_job):
     assert f"/versions/{third.pk}/" in page
     table = page[page.index('id="table8"') : page.index("</table>")]
     assert "80.0" in table and "rm-h-1 (previous)" in table and "58.0" in table
+    sizes = page[page.index('id="table8-sizes"') :]
+    assert "rm-h-2: helpfulness 100 (7 left out as longer than max_length)" in sizes
 
 
 def test_metrics_table_and_plot_render_from_versions_escaped(web):
