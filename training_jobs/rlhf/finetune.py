@@ -38,7 +38,8 @@ def encode_example(tokenizer, prompt: list[dict[str, str]], response: str) -> tu
 
     The prompt part is the template with the generation prompt (the assistant header), so the
     trained tokens are exactly what the policy writes when serving: the answer and its
-    end-of-turn token.
+    end-of-turn token. What a template writes after that token (ChatML's newline) is cut off:
+    generation stops at the end-of-turn token, so the policy never writes it.
     """
     head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(
@@ -51,6 +52,9 @@ def encode_example(tokenizer, prompt: list[dict[str, str]], response: str) -> tu
     shared = 0
     while shared < min(len(head_ids), len(ids)) and head_ids[shared] == ids[shared]:
         shared += 1
+    end_of_turn = tokenizer.eos_token_id
+    if end_of_turn in ids[shared:]:
+        ids = ids[: len(ids) - ids[::-1].index(end_of_turn)]
     return ids, shared
 
 

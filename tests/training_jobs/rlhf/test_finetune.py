@@ -87,3 +87,20 @@ def test_torchrun_two_processes_give_the_single_process_policy(
     b = load_file(tmp_path / "single" / "model.safetensors")
     for name in b:
         assert (a[name] - b[name]).abs().max() < 1e-3, name
+
+
+def test_labels_end_at_the_end_of_turn_token(tiny_policy_source):
+    """ChatML writes "<|im_end|>\n" after an answer; the policy stops at <|im_end|>, so the
+    newline is not a token to learn."""
+    from transformers import AutoTokenizer
+
+    from training_jobs.rlhf.finetune import collate, encode_example
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_source)
+    prompt = [{"role": "user", "content": "Say hi."}]
+    ids, prompt_len = encode_example(tokenizer, prompt, "Hi there.")
+    assert ids[-1] == tokenizer.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert tokenizer.decode(ids[prompt_len:]) == "Hi there.<|im_end|>"
+    _, _, labels = collate([(ids, prompt_len)], tokenizer.pad_token_id)
+    trained = [t for t in labels[0].tolist() if t != -100]
+    assert tokenizer.decode(trained).endswith("<|im_end|>")
