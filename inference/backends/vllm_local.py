@@ -7,20 +7,19 @@
 Each sample has its own seed (one is drawn and recorded when the caller gives none), and the
 same seed gives the same text. Consecutive samples of one dialogue with the same params and
 consecutive seeds s, s+1, ..., s+n-1 (how rejection sampling asks for K answers) are sent as
-one request with n and seed s: vLLM seeds its child j with s+j, so that is the same as n
-requests, with the prompt prefilled once. `LLM.chat` applies the tokenizer's chat template, as
-reward-model training reads it. `seconds` is the wall time of the whole call.
+one request with n and seed s (`request_groups`): vLLM seeds its child j with s+j, so that is
+the same as n requests, with the prompt prefilled once. `LLM.chat` applies the tokenizer's chat
+template, as reward-model training reads it. `seconds` is the wall time of the whole call.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.backends.base import expand_params
+from inference.backends.base import expand_params, request_groups
 from inference.context import ContextFitter, TruncationPolicy
 from inference.errors import ContextTooLong, ModelNotFound
 from inference.params import SamplingParams, with_seed
@@ -60,7 +59,7 @@ class VLLMBackend:
                 fitted.append(self.fitter.fit(conv, p.max_tokens))
             except ContextTooLong as exc:
                 raise ContextTooLong(f"conversation {i}: {exc}", index=i) from exc
-        groups = _requests(fitted, per_sample)
+        groups = request_groups([m for m, _ in fitted], per_sample)
         engine_params = [
             EngineParams(
                 n=len(indices),
@@ -95,19 +94,3 @@ class VLLMBackend:
     def close(self) -> None:
         """Drop the engine so its memory can be freed."""
         self.__dict__.pop("llm", None)
-
-
-def _requests(fitted: list[tuple[list, int]], per_sample: list[SamplingParams]) -> list[list[int]]:
-    """Sample indices per engine request: a run of consecutive samples of one dialogue with the
-    same params and seeds s, s+1, ... shares a request; anything else is alone."""
-    groups: list[list[int]] = []
-    previous_key = None
-    for i, ((messages, _), p) in enumerate(zip(fitted, per_sample, strict=True)):
-        key = json.dumps([messages, {**p.to_dict(), "seed": None}], sort_keys=True)
-        follows = groups and key == previous_key and p.seed == per_sample[groups[-1][-1]].seed + 1
-        if follows:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-        previous_key = key
-    return groups
