@@ -17,7 +17,7 @@ import torch
 
 from rewardtrain.config import EvalConfig
 from rewardtrain.data import Pair, TokenizedPair, read_pairs, tokenize_pairs
-from rewardtrain.loss import GRADES, UNGRADED
+from rewardtrain.grades import GRADES, UNGRADED, UNSAFE_THRESHOLD
 from rewardtrain.packing import Item, pack_row, plan_rows
 
 
@@ -66,7 +66,7 @@ def pair_metrics(
     chosen: torch.Tensor,
     rejected: torch.Tensor,
     pairs: list[Pair],
-    unsafe_threshold: float = 0.15,
+    unsafe_threshold: float = UNSAFE_THRESHOLD,
 ) -> dict[str, Any]:
     """Accuracy by grade and on average; precision/recall of "unsafe" where labels exist.
 

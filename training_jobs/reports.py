@@ -8,17 +8,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardtrain.grades import GRADE_LABELS, GRADE_SHORT_LABELS, GRADES, UNSAFE_THRESHOLD
+
 from .models import Job, ModelVersion
 from .selectors import REWARD_KINDS, User, reward_versions
-
-GRADES = ("significantly_better", "better", "slightly_better", "negligibly_better")
-GRADE_LABELS = {
-    "significantly_better": "Significantly better",
-    "better": "Better",
-    "slightly_better": "Slightly better",
-    "negligibly_better": "Negligibly better / unsure",
-    "average": "Average",
-}
 
 
 @dataclass
@@ -80,10 +73,17 @@ class Table8:
     test_sets: list[str]
     columns: list[tuple[str, str]]  # (test set, grade or "average")
     rows: list[Table8Row] = field(default_factory=list)
+    unsafe_threshold: float = UNSAFE_THRESHOLD
+    columns_per_test: int = len(GRADES) + 1
 
     @property
     def has_safety(self) -> bool:
         return any(row.safety for row in self.rows)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """(grade or "average", its short label) for each column."""
+        return [(grade, GRADE_SHORT_LABELS.get(grade, "Avg")) for _, grade in self.columns]
 
 
 def table8(versions: list[ModelVersion]) -> Table8:
@@ -155,7 +155,7 @@ def accuracy_series(
             )
             number = _number(raw)
             values.append(None if number is None else 100.0 * number)
-        lines.append((GRADE_LABELS[grade], values))
+        lines.append((GRADE_LABELS.get(grade, "Average"), values))
     return labels, lines
 
 

@@ -340,7 +340,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         {
             "table": reports.table8(versions_found),
             "charts": [(chart, plots.legend_positions(chart)) for chart in charts],
-            "grade_labels": reports.GRADE_LABELS,
         },
     )
 
