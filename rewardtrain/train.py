@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from mlcore.progress import Progress
 from rewardtrain import checkpoint
 from rewardtrain.config import TrainConfig
 from rewardtrain.data import TokenizedPair, tokenize_pairs, write_pairs
@@ -260,11 +261,8 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.bf16 and device.type == "cuda"
         else nullcontext()
     )
-    bar = None
-    if cfg.progress and rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, initial=start, desc=f"{cfg.reward_model} RM", unit="step")
+    progress = Progress({"train": 1}, bar=cfg.progress)
+    stage = progress.stage("train", total=total, initial=start)
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     t0, pairs_done, tokens_done = time.perf_counter(), 0, 0.0
     for step in range(start, total):
@@ -285,13 +283,13 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
         if log:
             log.write(json.dumps(stats) + "\n")
             log.flush()
-        if bar:
-            bar.set_postfix(
-                loss=f"{stats['loss']:.3f}",
-                acc=f"{stats['accuracy']:.2f}",
-                pairs_s=f"{stats['pairs_per_s']:.2f}",
-            )
-            bar.update(1)
+        stage.update(
+            1,
+            loss=stats["loss"],
+            accuracy=stats["accuracy"],
+            lr=stats["lr"],
+            pairs_per_s=stats["pairs_per_s"],
+        )
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total:
             model_state, optim_state = _state(model, optimizer)
             if rank == 0:
@@ -307,8 +305,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
             if dist.is_initialized():
                 dist.barrier()
     train_seconds = time.perf_counter() - t0
-    if bar:
-        bar.close()
+    progress.close()
     if log:
         log.close()
 

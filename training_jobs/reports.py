@@ -195,13 +195,6 @@ class Parameter:
     help: str
 
 
-# The core configuration each kind's parameters are checked against (its fields, less the
-# ones Margin sets itself, are the job's parameters).
-CORE_CONFIGS = {
-    "reward_helpfulness": "rewardtrain.config.TrainConfig",
-    "reward_safety": "rewardtrain.config.TrainConfig",
-    "rejection_sampling": "training_jobs.rlhf.config.RoundConfig",
-}
 MARGIN_PARAMETER_HELP = {
     "batches": "Prompt-batch ids (judgments to train on, or prompts to sample for).",
     "init_version": "Policy version to initialise from.",
@@ -213,35 +206,21 @@ MARGIN_PARAMETER_HELP = {
 
 def job_parameters() -> dict[str, list[Parameter]]:
     """The parameters each runnable kind accepts, for the job form's help: the runner's own
-    (its MARGIN_PARAMS) and its core configuration's fields that Margin does not set."""
-    import dataclasses as dc
-    import sys
-
-    from django.utils.module_loading import import_string
+    and the flags of its core's config that Margin does not set itself."""
+    from mlcore.cli import flags_of
 
     from .runners import RUNNERS
 
     found: dict[str, list[Parameter]] = {}
     for kind, runner in RUNNERS.items():
-        module = sys.modules[type(runner).__module__]
-        own = getattr(module, "MARGIN_PARAMS", None) or (
-            {"versions", "test_from"} if kind == "evaluation" else set()
-        )
-        reserved = getattr(module, "RESERVED", set())
         params = [
             Parameter(name, "", MARGIN_PARAMETER_HELP.get(name, "Set on the runner."))
-            for name in sorted(own)
+            for name in sorted(runner.own_params)
         ]
-        if kind in CORE_CONFIGS:
-            try:
-                config = import_string(CORE_CONFIGS[kind])
-            except ImportError:
-                config = None
-            for f in dc.fields(config) if config else ():
-                if f.name in reserved or f.name in own:
-                    continue
-                default = f.default_factory() if f.default_factory is not dc.MISSING else f.default
-                params.append(Parameter(f.name, repr(default), f.metadata.get("help", "")))
+        for flag in flags_of(runner.core_config) if runner.core_config else ():
+            if flag.dest not in runner.reserved | runner.own_params:
+                help_text = flag.field.metadata.get("help", "")
+                params.append(Parameter(flag.dest, repr(flag.default), help_text))
         found[kind] = params
     return found
 

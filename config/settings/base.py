@@ -154,6 +154,8 @@ MARGIN_JOBS = {
     "HEARTBEAT_TIMEOUT_SECONDS": env_int("MARGIN_JOB_HEARTBEAT_TIMEOUT_SECONDS", 120),
     "REENQUEUE_AFTER_SECONDS": env_int("MARGIN_JOB_REENQUEUE_AFTER_SECONDS", 60),
     "PYTHON": os.environ.get("MARGIN_JOB_PYTHON", ""),
+    # Processes (GPUs) a reward-model training job starts under torchrun on a `gpu` worker.
+    "TRAIN_PROCESSES": env_int("MARGIN_TRAIN_PROCESSES", 1),
 }
 # Passed to the HTTP backend of every OpenAI-compatible variant.
 MARGIN_HTTP_BACKEND_OPTIONS = {

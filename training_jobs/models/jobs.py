@@ -55,6 +55,12 @@ class Job(models.Model):
     log = models.TextField(blank=True, help_text="The tail of the job's output.")
     error = models.TextField(blank=True)
     data_snapshot = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the core reported: {stage: {metric: [[step, value], ...]}}, "
+        "at most a few hundred points a series.",
+    )
     output_dir = models.CharField(max_length=500, blank=True, help_text="Under ARTIFACT_ROOT.")
     attempts = models.PositiveSmallIntegerField(default=0)
     worker_host = models.CharField(max_length=200, blank=True)

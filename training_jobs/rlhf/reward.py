@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewardtrain.grades import UNSAFE_THRESHOLD
+from training_jobs.rlhf.config import Scoring
 
 RewardModelName = Literal["helpfulness", "safety"]
 
@@ -92,6 +93,15 @@ class RewardModels:
         self.pack_tokens = pack_tokens
         self.device = _device()
         self.models = {name: _load(path, self.device) for name, path in self.paths.items() if path}
+
+    @classmethod
+    def from_config(cls, scoring: Scoring) -> RewardModels:
+        return cls(
+            scoring.helpfulness_model,
+            scoring.safety_model,
+            scoring.safety_threshold,
+            scoring.pack_tokens,
+        )
 
     def raw(self, name: str, groups: Sequence[dict[str, Any]]) -> list[list[float]]:
         """Raw rewards of each group's answers: groups are {"prompt": [...], "responses": [...]}."""

@@ -103,14 +103,22 @@ def job_claim(*, job_id: int, attempt: int) -> Job | None:
 
 
 def job_progress(
-    *, job_id: int, progress: float | None = None, detail: str = "", log_append: str = ""
+    *,
+    job_id: int,
+    progress: float | None = None,
+    detail: str = "",
+    log_append: str = "",
+    metrics: dict[str, Any] | None = None,
 ) -> bool:
-    """Heartbeat with progress; returns True when a cancel was requested."""
+    """Heartbeat with progress (and, when given, the whole metric series: see
+    runners/metrics.py); returns True when a cancel was requested."""
     fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress is not None:
         fields["progress"] = min(max(progress, 0.0), 1.0)
     if detail:
         fields["progress_detail"] = detail[:300]
+    if metrics is not None:
+        fields["metrics"] = metrics
     with transaction.atomic():
         job = Job.objects.select_for_update().only("log", "cancel_requested").get(pk=job_id)
         if log_append:
