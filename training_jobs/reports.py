@@ -188,6 +188,23 @@ def job_rows(jobs, *, lines: int = 6) -> list[JobRow]:
     return [JobRow(job=job, tail="\n".join(job.log.splitlines()[-lines:])) for job in jobs]
 
 
+def job_metric_series(job: Job) -> list[tuple[str, str, list[tuple[float, float]]]]:
+    """(stage, metric, points) for every series a job's cores reported, in the order they
+    came: whatever a core names, it is plotted (see runners/metrics.py for the shape)."""
+    found = []
+    stored = job.metrics if isinstance(job.metrics, dict) else {}
+    for stage, metrics in stored.items():
+        for name, points in (metrics if isinstance(metrics, dict) else {}).items():
+            pairs = [
+                (p[0], p[1])
+                for p in points
+                if isinstance(p, list) and len(p) == 2 and all(_number(v) is not None for v in p)
+            ]
+            if pairs:
+                found.append((str(stage), str(name), pairs))
+    return found
+
+
 @dataclass
 class Parameter:
     name: str

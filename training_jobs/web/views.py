@@ -190,10 +190,24 @@ def _policy_context(version: ModelVersion | None) -> dict:
     }
 
 
+def _metric_charts(job) -> list:
+    """One small chart per (stage, metric) the job's cores reported, against the step."""
+    charts = [
+        plots.step_chart(
+            title=f"{stage}: {name.replace('_', ' ')}",
+            points=points,
+            description=f"{name} against the step of the {stage} stage",
+        )
+        for stage, name, points in reports.job_metric_series(job)
+    ]
+    return [(chart, []) for chart in charts]
+
+
 def _job_context(job, *, seen: str = "", message: str = "") -> dict:
     version = getattr(job, "model_version", None)
     return {
         **({} if seen else _policy_context(version)),
+        "metric_charts": [] if seen else _metric_charts(job),
         "job": job,
         "version": version,
         "snapshot": reports.snapshot_summary(job.data_snapshot or {}),
@@ -209,6 +223,9 @@ def _job_context(job, *, seen: str = "", message: str = "") -> dict:
 @ml_engineer_required
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=job_id)
+    if targets(request, "job-metrics"):
+        context = {"job": job, "metric_charts": _metric_charts(job)}
+        return render(request, "training_jobs/job.html#metrics", context)
     if targets(request, "job-status"):
         context = _job_context(job, seen=request.GET.get("seen", ""))
         return render(request, "training_jobs/job.html#status", context)
