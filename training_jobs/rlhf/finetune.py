@@ -27,8 +27,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from mlcore.distributed import setup_distributed
 from mlcore.progress import Progress
-from rewardtrain.train import setup_distributed
 from training_jobs.rlhf.config import FinetuneConfig, Training
 from training_jobs.rlhf.loss import IGNORE_INDEX, response_labels, token_nll
 from training_jobs.rlhf.pool import read_jsonl
