@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "template_partials",
+    "django_htmx",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: an htmx request and its target
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -174,6 +176,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # `format` is an export parameter (trl or full), not a renderer switch.
     "URL_FORMAT_OVERRIDE": None,
+    "EXCEPTION_HANDLER": "config.exception_handlers.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Margin API",

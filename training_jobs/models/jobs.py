@@ -20,13 +20,6 @@ class JobState(models.TextChoices):
 
 
 FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-TRANSITIONS: dict[str, set[str]] = {
-    JobState.QUEUED: {JobState.RUNNING, JobState.CANCELLED, JobState.FAILED},
-    JobState.RUNNING: {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED},
-    JobState.FAILED: {JobState.QUEUED},
-    JobState.CANCELLED: {JobState.QUEUED},
-    JobState.SUCCEEDED: set(),
-}
 
 
 class Job(models.Model):
@@ -105,9 +98,6 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
-
-    def can_move_to(self, state: str) -> bool:
-        return state in TRANSITIONS[self.state]
 
     @property
     def log_tail(self) -> str:

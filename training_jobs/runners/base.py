@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 
 
 class Runner:
-    """`validate(params)` raises JobError before a job row exists; `run(job, ctx)` does the
-    work, mostly through `ctx.run_core(...)`, and sets `ctx.output_dir`.
+    """`validate(params)` raises ValidationError before a job row exists; `run(job, ctx)` does
+    the work, mostly through `ctx.run_core(...)`, and sets `ctx.output_dir` (a JobError there
+    fails the job with its message).
 
     A job's parameters are the runner's own (`own_params`) and the flags of its core's config
     (`core_config`) less those Margin sets itself (`reserved`); the job form lists them."""

@@ -3,6 +3,8 @@
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from config.artifacts import artifact_path
 from rewardtrain.config import EvalConfig
 
@@ -19,12 +21,12 @@ class EvaluationRunner(Runner):
     def validate(self, params: dict[str, Any]) -> None:
         versions = params.get("versions")
         if not isinstance(versions, list) or not versions:
-            raise JobError("versions must list the reward-model version ids to evaluate")
+            raise ValidationError("versions must list the reward-model version ids to evaluate")
         found = ModelVersion.objects.filter(pk__in=versions).exclude(kind="policy").count()
         if found != len(set(versions)):
-            raise JobError("versions must all be reward-model versions")
+            raise ValidationError("versions must all be reward-model versions")
         if not isinstance(params.get("test_from", versions[0]), int):
-            raise JobError("test_from must be a version id")
+            raise ValidationError("test_from must be a version id")
 
     def run(self, job: Job, ctx: JobContext) -> None:
         versions = list(ModelVersion.objects.filter(pk__in=job.params["versions"]))

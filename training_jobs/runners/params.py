@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, get_args, get_origin
 
+from django.core.exceptions import ValidationError
+
 from config.artifacts import UnsafePath, artifact_path
 from mlcore.cli import Flag, build, field_names, flags_of
-
-from ..services.jobs import JobError
 
 _TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
 
@@ -18,14 +18,14 @@ def _check_value(key: str, value: Any, flag: Flag) -> None:
         item = get_args(flag.type)[0]
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
             what = "file paths" if item is str else f"{item.__name__} values"
-            raise JobError(f"{key} must be a list of {what}")
+            raise ValidationError(f"{key} must be a list of {what}")
     else:
         expected = _TYPES.get(flag.type, (str,))
         if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
-            raise JobError(f"{key} must be {flag.type.__name__}, got {value!r}")
+            raise ValidationError(f"{key} must be {flag.type.__name__}, got {value!r}")
     choices = flag.field.metadata.get("choices")
     if choices and value not in choices:
-        raise JobError(f"{key} must be one of {', '.join(choices)}")
+        raise ValidationError(f"{key} must be one of {', '.join(choices)}")
 
 
 def check_against(
@@ -37,15 +37,19 @@ def check_against(
     allowed = field_names(cls) - reserved
     for key, value in params.items():
         if key not in allowed:
-            raise JobError(f"Unknown parameter {key!r}; allowed: {', '.join(sorted(allowed))}")
+            raise ValidationError(
+                f"Unknown parameter {key!r}; allowed: {', '.join(sorted(allowed))}"
+            )
         _check_value(key, value, flags[key])
         if key in paths:
             for path in value:
                 try:
                     if not artifact_path(path).is_file():
-                        raise JobError(f"{key}: {path} is not a file under the artifact folder")
+                        raise ValidationError(
+                            f"{key}: {path} is not a file under the artifact folder"
+                        )
                 except UnsafePath as exc:
-                    raise JobError(f"{key}: {exc}") from exc
+                    raise ValidationError(f"{key}: {exc}") from exc
 
 
 def core_config(cls: type, params: dict[str, Any], *, paths: set[str] = frozenset(), **own: Any):

@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from annotation.models import GuidelineStage, Prompt
 from config.artifacts import artifact_path
 from mlcore.cli import field_names
@@ -79,23 +81,23 @@ class RejectionSamplingRunner(Runner):
         core = core_params(params)
         check_against(core, RoundConfig, reserved=RESERVED, paths=set())
         if core.get("backend") == "http":
-            raise JobError("backend must be transformers or vllm (the job loads the policy)")
+            raise ValidationError("backend must be transformers or vllm (the job loads the policy)")
         batches = params.get("batches")
         if not _numbers(batches, (int,)) or not batches:
-            raise JobError("batches must be a non-empty list of batch ids")
+            raise ValidationError("batches must be a non-empty list of batch ids")
         for name, kind in VERSION_PARAMS.items():
             pk = params.get(name)
             if pk is not None and not ModelVersion.objects.filter(pk=pk, kind=kind).exists():
-                raise JobError(f"{name} {pk} is not a {kind} model version")
+                raise ValidationError(f"{name} {pk} is not a {kind} model version")
         if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise JobError("device must be gpu or cpu")
+            raise ValidationError("device must be gpu or cpu")
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
-            raise JobError("sweep_ks must be a list of integers from 1 to 100")
+            raise ValidationError("sweep_ks must be a list of integers from 1 to 100")
         if not _numbers(temperatures, (int, float)) or not all(0 < t <= 2 for t in temperatures):
-            raise JobError("sweep_temperatures must be a list of numbers in (0, 2]")
+            raise ValidationError("sweep_temperatures must be a list of numbers in (0, 2]")
         if bool(ks) != bool(temperatures):
-            raise JobError("give both sweep_ks and sweep_temperatures, or neither")
+            raise ValidationError("give both sweep_ks and sweep_temperatures, or neither")
 
     def _start_policy(self, job: Job) -> ModelVersion:
         if job.params.get("policy_version"):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max
 
@@ -50,15 +51,15 @@ class RewardModelRunner(Runner):
         check_against(core, TrainConfig, reserved=RESERVED, paths=PATHS)
         batches = params.get("batches", [])
         if not isinstance(batches, list) or not all(isinstance(b, int) for b in batches):
-            raise JobError("batches must be a list of batch ids")
+            raise ValidationError("batches must be a list of batch ids")
         init = params.get("init_version")
         if (
             init is not None
             and not ModelVersion.objects.filter(pk=init, kind=ModelVersion.Kind.POLICY).exists()
         ):
-            raise JobError(f"init_version {init} is not a policy model version")
+            raise ValidationError(f"init_version {init} is not a policy model version")
         if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise JobError("device must be gpu or cpu")
+            raise ValidationError("device must be gpu or cpu")
 
     def _init_policy(self, job: Job) -> ModelVersion:
         if job.params.get("init_version"):
