@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
+from mlcore.progress import Progress
 from rewardtrain.config import EvalConfig
 from rewardtrain.data import Pair, TokenizedPair, read_pairs, tokenize_pairs
-from rewardtrain.loss import GRADES, UNGRADED
+from rewardtrain.grades import GRADES, UNGRADED, UNSAFE_THRESHOLD
 from rewardtrain.packing import Item, pack_row, plan_rows
 
 
@@ -66,7 +67,7 @@ def pair_metrics(
     chosen: torch.Tensor,
     rejected: torch.Tensor,
     pairs: list[Pair],
-    unsafe_threshold: float = 0.15,
+    unsafe_threshold: float = UNSAFE_THRESHOLD,
     dropped_too_long: int = 0,
 ) -> dict[str, Any]:
     """Accuracy by grade and on average; precision/recall of "unsafe" where labels exist.
@@ -151,6 +152,8 @@ def main(cfg: EvalConfig) -> dict[str, Any]:
         raise SystemExit("eval needs --models and test sets (--test, or test_*.jsonl beside them)")
     device = pick_device(cfg.device)
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
+    progress = Progress({"eval": 1}, bar=cfg.progress)
+    stage = progress.stage("eval", total=len(cfg.models) * len(sets))
     for model_dir in cfg.models:
         model, tokenizer = load_reward_model(model_dir, device, cfg.bf16)
         name = Path(model_dir).resolve().name
@@ -164,8 +167,10 @@ def main(cfg: EvalConfig) -> dict[str, Any]:
             )
             result["path"] = str(path)
             metrics[name][test_name] = result
+            stage.update(1)
         dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         del model
+    progress.close()
     report = {
         "metrics": metrics,
         "table8": table8(metrics),

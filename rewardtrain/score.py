@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from mlcore.progress import Progress
 from rewardtrain.config import ScoreConfig
 from rewardtrain.data import (
     DataError,
@@ -95,6 +96,8 @@ def main(cfg: ScoreConfig) -> int:
     model, tokenizer = load_reward_model(cfg.model, device, cfg.bf16)
     out = sys.stdout if cfg.output == "-" else open(Path(cfg.output), "w", encoding="utf-8")
     done = 0
+    progress = Progress({"score": 1}, bar=cfg.progress)
+    stage = progress.stage("score")
     try:
         for batch in _batches(cfg.input, cfg.batch_items):
             for number, record in batch:
@@ -113,7 +116,9 @@ def main(cfg: ScoreConfig) -> int:
                 result["scores" if many else "score"] = scores if many else scores[0]
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
                 done += 1
+            stage.update(len(batch))
     finally:
+        progress.close()
         if out is not sys.stdout:
             out.close()
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")

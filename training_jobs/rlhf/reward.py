@@ -3,7 +3,8 @@
     R_c = R_s  if IS_SAFETY(p) or R_s < 0.15  else R_h        (Touvron et al., 2023, §3.2.3)
 
 with both rewards on the paper's scale, the sigmoid of the reward model's scalar output. The
-threshold 0.15 had precision 0.89 and recall 0.55 on the safety test set.
+threshold (`rewardtrain.grades.UNSAFE_THRESHOLD`) had precision 0.89 and recall 0.55 on the
+safety test set.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SAFETY_THRESHOLD = 0.15
+from rewardtrain.grades import UNSAFE_THRESHOLD
+from training_jobs.rlhf.config import Scoring
+
 RewardModelName = Literal["helpfulness", "safety"]
 
 
@@ -26,7 +29,7 @@ def sigmoid(x: float) -> float:
 
 
 def route(
-    is_safety: bool, safety_p: float | None, threshold: float = SAFETY_THRESHOLD
+    is_safety: bool, safety_p: float | None, threshold: float = UNSAFE_THRESHOLD
 ) -> RewardModelName:
     """Which reward model judges a sample: "safety" (R_s) or "helpfulness" (R_h).
 
@@ -65,7 +68,7 @@ def combined_reward(
     is_safety: bool,
     helpfulness_raw: float,
     safety_raw: float | None,
-    threshold: float = SAFETY_THRESHOLD,
+    threshold: float = UNSAFE_THRESHOLD,
 ) -> Reward:
     """R_c of one sample from the two reward models' raw outputs."""
     h = sigmoid(helpfulness_raw)
@@ -80,7 +83,7 @@ class RewardModels:
         self,
         helpfulness: str,
         safety: str = "",
-        threshold: float = SAFETY_THRESHOLD,
+        threshold: float = UNSAFE_THRESHOLD,
         pack_tokens: int = 2048,
     ) -> None:
         if not helpfulness:
@@ -94,6 +97,15 @@ class RewardModels:
         self.models = {
             name: load_reward_model(path, self.device) for name, path in self.paths.items() if path
         }
+
+    @classmethod
+    def from_config(cls, scoring: Scoring) -> RewardModels:
+        return cls(
+            scoring.helpfulness_model,
+            scoring.safety_model,
+            scoring.safety_threshold,
+            scoring.pack_tokens,
+        )
 
     def raw(self, name: str, groups: Sequence[dict[str, Any]]) -> list[list[float]]:
         """Raw rewards of each group's answers: groups are {"prompt": [...], "responses": [...]}."""
