@@ -14,6 +14,7 @@ template, as reward-model training reads it. `seconds` is the wall time of the w
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +22,23 @@ from typing import Any
 
 from inference.backends.base import expand_params, request_groups
 from inference.context import ContextFitter, TruncationPolicy
-from inference.errors import ContextTooLong, ModelNotFound
+from inference.errors import BackendNotInstalled, ContextTooLong, ModelNotFound
 from inference.params import SamplingParams, with_seed
 from inference.records import Completion, Conversation
+
+
+def import_vllm():
+    """The vllm module, or BackendNotInstalled saying which Python lacks it and what to do."""
+    try:
+        import vllm
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"the vllm backend needs vLLM, which {sys.executable} cannot import ({exc}). "
+            "On a GPU worker run the cores with the image's vLLM environment "
+            "(MARGIN_JOB_PYTHON=/opt/vllm/bin/python, see docker-compose.yml); elsewhere use "
+            "the transformers backend."
+        ) from exc
+    return vllm
 
 
 class VLLMBackend:
@@ -37,12 +52,11 @@ class VLLMBackend:
         truncation: TruncationPolicy = "drop_oldest",
         **engine_kwargs: Any,
     ) -> None:
-        from vllm import LLM
-
+        vllm = import_vllm()
         if not Path(model_dir, "config.json").is_file():
             raise ModelNotFound(f"no model folder at {model_dir}")
         self.model = str(model_dir)
-        self.llm = LLM(model=self.model, max_model_len=max_context, **engine_kwargs)
+        self.llm = vllm.LLM(model=self.model, max_model_len=max_context, **engine_kwargs)
         self.fitter = ContextFitter(self.llm.get_tokenizer(), max_context, truncation)
 
     def generate(

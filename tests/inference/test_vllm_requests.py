@@ -1,5 +1,11 @@
 """How the vLLM backends (in-process and HTTP) turn samples into requests (no vLLM needed)."""
 
+import importlib.util
+import sys
+
+import pytest
+
+from inference import BackendNotInstalled, ModelVariant, load_backend
 from inference.backends.base import request_groups
 from inference.params import SamplingParams
 
@@ -26,3 +32,11 @@ def test_unseeded_samples_of_one_dialogue_share_a_request_wherever_they_are():
     messages = [hi, bye, hi, hi, hi]
     per_sample = [plain, plain, seeded, plain, plain.__class__(max_tokens=4)]
     assert request_groups(messages, per_sample) == [[0, 3], [1], [2], [4]]
+
+
+def test_the_vllm_backend_without_vllm_says_which_python_and_what_to_do(tmp_path):
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed in this Python")
+    with pytest.raises(BackendNotInstalled) as info:
+        load_backend(ModelVariant("policy", "vllm", model=str(tmp_path)))
+    assert sys.executable in str(info.value) and "MARGIN_JOB_PYTHON" in str(info.value)

@@ -48,8 +48,9 @@ def read_prompts(path: str) -> list[dict[str, Any]]:
 
 
 def load_policy_backend(cfg: Sampling):
-    """The inference backend the config names, loaded with the policy."""
-    from inference import ModelVariant, load_backend
+    """The inference backend the config names, loaded with the policy; exits with the reason
+    when the backend's library (vLLM) is not installed in this Python."""
+    from inference import BackendNotInstalled, ModelVariant, load_backend
 
     if cfg.backend == "http":
         variant = ModelVariant(
@@ -66,7 +67,10 @@ def load_policy_backend(cfg: Sampling):
         variant = ModelVariant(
             "policy", "transformers", model=cfg.policy, options={"batch_size": cfg.batch_size}
         )
-    return load_backend(variant)
+    try:
+        return load_backend(variant)
+    except BackendNotInstalled as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def sample_answers(

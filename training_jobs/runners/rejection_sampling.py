@@ -13,6 +13,7 @@ fine-tuning ones are also accepted without their "train_" prefix, as jobs gave t
 import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,19 @@ def _numbers(value: Any, kind: tuple[type, ...]) -> bool:
     return isinstance(value, list) and all(
         isinstance(v, kind) and not isinstance(v, bool) for v in value
     )
+
+
+def require_vllm(python: str) -> None:
+    """JobError unless the job's Python has vLLM (the vllm backend samples in-process)."""
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
+    found = subprocess.run([python, "-c", probe], capture_output=True, timeout=120)
+    if found.returncode != 0:
+        raise JobError(
+            f"The vllm backend needs vLLM, and the jobs' Python ({python}) does not have it. "
+            "Run GPU jobs with the GPU worker image's vLLM environment "
+            "(MARGIN_JOB_PYTHON=/opt/vllm/bin/python), or start the job with "
+            "backend=transformers."
+        )
 
 
 class RejectionSamplingRunner(Runner):
@@ -150,6 +164,9 @@ class RejectionSamplingRunner(Runner):
         return out, rows
 
     def run(self, job: Job, ctx: JobContext) -> None:
+        backend = core_params(job.params).get("backend")
+        if (backend or ("vllm" if job.queue == "gpu" else "transformers")) == "vllm":
+            require_vllm(ctx.python)
         prompts, rows = self._export(job, ctx)
         start = self._start_policy(job)
         helpfulness = self._reward_model(

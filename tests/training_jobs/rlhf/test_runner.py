@@ -2,6 +2,7 @@
 trained with rewardtrain for a few steps, the runner in-process, a second round pooling the
 first's answers, and the new policy as a variant that the generation backend loads."""
 
+import importlib.util
 import json
 
 import pytest
@@ -189,3 +190,18 @@ def test_pools_follow_the_start_policys_lineage(artifact_root, tiny_policy):
     assert [pk for pk, _ in pools] == [job_v1.pk, job_v2.pk]
     assert pools[0][1] == artifact_root / "jobs/v1/policy/pool.jsonl"
     assert RejectionSamplingRunner()._earlier_pools(tiny_policy) == []
+
+
+@pytest.mark.parametrize(
+    "params", [{"backend": "vllm", "device": "cpu"}, {"device": "gpu"}], ids=["asked", "gpu"]
+)
+def test_a_job_without_vllm_fails_with_a_clear_error(artifact_root, params):
+    """This Python has no vLLM: a round that would sample with it fails at once, saying so."""
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed in this Python")
+    batch = _batch("week-1-helpfulness", "helpfulness", 1)
+    job = job_create(kind="rejection_sampling", params={"batches": [batch.pk], **params})
+    job = job_claim(job_id=job.pk, attempt=job.attempts)
+    with pytest.raises(JobError, match=r"vllm backend needs vLLM.*MARGIN_JOB_PYTHON"):
+        RUNNERS["rejection_sampling"].run(job, JobContext(job))
+    assert not (artifact_root / f"jobs/{job.pk}/work/prompts.jsonl").exists()
