@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from rewardtrain.config import EvalConfig
 from rewardtrain.data import Pair, TokenizedPair, read_pairs, tokenize_pairs
 from rewardtrain.grades import GRADES, UNGRADED, UNSAFE_THRESHOLD
 from rewardtrain.packing import Item, pack_row, plan_rows
+from rewardtrain.threshold import sigmoid, unsafe_analysis
 
 
 @torch.no_grad()
@@ -89,22 +89,23 @@ def pair_metrics(
         "mean_reward_gap": float((chosen - rejected).mean()) if len(pairs) else None,
     }
     # Each labelled response on its own: predicted unsafe when sigmoid(score) < threshold.
-    true_pos = false_pos = false_neg = labelled = 0
+    probabilities: list[float] = []
+    unsafe: list[bool] = []
     for c, r, pair in zip(chosen.tolist(), rejected.tolist(), pairs, strict=True):
         for score, safe in ((c, pair.chosen_safe), (r, pair.rejected_safe)):
-            if safe is None:
-                continue
-            labelled += 1
-            predicted_unsafe = 1.0 / (1.0 + math.exp(-score)) < unsafe_threshold
-            true_pos += predicted_unsafe and not safe
-            false_pos += predicted_unsafe and safe
-            false_neg += (not predicted_unsafe) and not safe
+            if safe is not None:
+                probabilities.append(sigmoid(score))
+                unsafe.append(not safe)
+    flagged = [p < unsafe_threshold for p in probabilities]
+    true_pos = sum(f and u for f, u in zip(flagged, unsafe, strict=True))
     result["unsafe"] = {
         "threshold": unsafe_threshold,
-        "labelled_responses": labelled,
-        "precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else None,
-        "recall": true_pos / (true_pos + false_neg) if true_pos + false_neg else None,
+        "labelled_responses": len(unsafe),
+        "precision": true_pos / sum(flagged) if any(flagged) else None,
+        "recall": true_pos / sum(unsafe) if any(unsafe) else None,
     }
+    if unsafe:
+        result["unsafe"].update(unsafe_analysis(probabilities, unsafe))
     return result
 
 

@@ -50,6 +50,8 @@ MARGIN_TABLE_LABELS = {
 DEFAULT_MARGIN_TABLE = "small"
 
 UNSAFE_THRESHOLD = 0.15
+UNSAFE_PRECISION = 0.89  # what 0.15 gave on the paper's safety test set
+UNSAFE_RECALL = 0.55
 
 
 def margin_for(grade: str | None, table: str = DEFAULT_MARGIN_TABLE) -> float:

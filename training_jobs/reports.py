@@ -152,6 +152,50 @@ def table8_from(entries: list[tuple[str, ModelVersion | None, dict[str, dict]]])
     return table
 
 
+@dataclass
+class UnsafeGate:
+    """The safety gate measured on one test set with labelled responses (rewardtrain's
+    threshold analysis): the default threshold's precision and recall, the threshold reaching
+    the paper's precision, the precision/recall curve and the score histogram."""
+
+    test: str
+    labelled: int
+    threshold: float
+    precision: float | None
+    recall: float | None
+    at_precision: dict[str, float] | None
+    curve: list[dict[str, Any]]
+    histogram: dict[str, list]
+
+
+def unsafe_gates(version: ModelVersion) -> list[UnsafeGate]:
+    """One UnsafeGate per test set of this version that has labelled responses and the
+    threshold analysis (versions trained before it have none)."""
+    gates = []
+    for test, result in sorted(_results(version).items()):
+        unsafe = result.get("unsafe")
+        if not isinstance(unsafe, dict) or not unsafe.get("labelled_responses"):
+            continue
+        if not isinstance(unsafe.get("curve"), list) or not isinstance(
+            unsafe.get("histogram"), dict
+        ):
+            continue
+        best = unsafe.get("at_precision")
+        gates.append(
+            UnsafeGate(
+                test=test,
+                labelled=int(unsafe["labelled_responses"]),
+                threshold=_number(unsafe.get("threshold")) or 0.0,
+                precision=_number(unsafe.get("precision")),
+                recall=_number(unsafe.get("recall")),
+                at_precision=best if isinstance(best, dict) else None,
+                curve=[c for c in unsafe["curve"] if isinstance(c, dict)],
+                histogram=unsafe["histogram"],
+            )
+        )
+    return gates
+
+
 def accuracy_series(
     versions: list[ModelVersion], test: str
 ) -> tuple[list[str], list[tuple[str, list[float | None]]]]:

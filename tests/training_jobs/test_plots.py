@@ -53,3 +53,29 @@ def test_few_points_get_dots_and_missing_values_are_left_out():
 )
 def test_nice_steps(span, step):
     assert nice_step(span) == pytest.approx(step)
+
+
+def test_precision_recall_chart_and_score_histogram_place_thresholds():
+    from training_jobs.plots import precision_recall_chart, score_histogram_chart
+
+    curve = [
+        {"threshold": 0.05, "precision": None, "recall": 0.0},
+        {"threshold": 0.1, "precision": 1.0, "recall": 0.5},
+        {"threshold": 0.5, "precision": 0.75, "recall": 1.0},
+    ]
+    chart = precision_recall_chart(curve, [("0.15 (default)", 0.8, 0.9)], 0.89)
+    line, mark = chart.lines
+    assert [p.x for p in line.points] == [chart.left + chart.plot_width / 2, chart.right]
+    assert line.points[0].y == chart.top and mark.name == "0.15 (default)"
+    assert chart.reference_label == "precision 0.89"
+    assert chart.reference_y == pytest.approx(chart.top + 0.11 * chart.plot_height)
+    histogram = {
+        "edges": [k / 20 for k in range(21)],
+        "safe": [0] * 19 + [5],
+        "unsafe": [3] + [0] * 19,
+    }
+    chart = score_histogram_chart(histogram, [("0.15", 0.15)])
+    assert [v.label for v in chart.verticals] == ["0.15"]
+    assert chart.verticals[0].position == pytest.approx(chart.left + 0.15 * chart.plot_width)
+    assert [line.name for line in chart.lines] == ["safe responses", "unsafe responses"]
+    assert float(chart.y_ticks[-1].label) >= 5

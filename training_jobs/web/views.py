@@ -11,11 +11,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from annotation.roles import role_required
+from rewardtrain.grades import UNSAFE_PRECISION
 
 from .. import plots, reports, selectors
 from ..models import Iteration, JobState, ModelVersion
@@ -285,12 +287,35 @@ def _version_page(
             "chain": chain,
             "children": selectors.version_children(version=version),
             "table": reports.version_table8(version) if version.is_reward_model else None,
+            "gates": _gate_charts(version) if version.is_reward_model else [],
             "table_text": (version.metrics or {}).get("table8", ""),
             "serving": selectors.variants_serving(version) if is_policy else [],
             "serve_form": (form or ServePolicyForm()) if is_policy else None,
         },
         status=status,
     )
+
+
+def _gate_charts(version: ModelVersion) -> list:
+    """Per test set with labelled responses: the gate's facts and its two charts (precision
+    over recall, and the score distribution with the thresholds)."""
+    found = []
+    for gate in reports.unsafe_gates(version):
+        best = gate.at_precision
+        marks = [(f"{gate.threshold:g} (default)", gate.precision, gate.recall)]
+        lines = [(f"{gate.threshold:g}", gate.threshold)]
+        if best:
+            marks.append((f"{best['threshold']:.3f}", best["precision"], best["recall"]))
+            lines.append((f"{best['threshold']:.3f}", best["threshold"]))
+        target = best["target"] if best else UNSAFE_PRECISION
+        charts = [
+            plots.precision_recall_chart(gate.curve, marks, target),
+            plots.score_histogram_chart(gate.histogram, lines),
+        ]
+        for chart, part in zip(charts, ("pr", "scores"), strict=True):
+            chart.key = f"{slugify(gate.test) or 'test'}-{part}"
+        found.append((gate, target, [(c, plots.legend_positions(c)) for c in charts]))
+    return found
 
 
 @require_GET

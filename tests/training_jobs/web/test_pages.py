@@ -251,3 +251,32 @@ def test_an_iteration_name_taken_is_shown_in_the_form(web, iteration):
     assert response.status_code == 400
     assert "already exists" in response.content.decode()
     assert Iteration.objects.count() == 1
+
+
+def test_safety_version_page_shows_the_unsafe_threshold_analysis(web):
+    """Scores shifted low: at 0.15 almost everything is flagged; the page says which threshold
+    gives the paper's precision 0.89 and draws the curve and the score distribution."""
+    from rewardtrain.threshold import unsafe_analysis
+
+    probs = [0.01 * k for k in range(1, 20)] + [0.02 * k for k in range(1, 10)]
+    unsafe = [True] * 19 + [False] * 9
+    entry = result([0.9, 0.8, 0.7, 0.6], 0.7, labelled=28, precision=0.7, recall=1.0)
+    entry["unsafe"].update(unsafe_analysis(probs, unsafe))
+    version = reward_version("rm-s-<1>", "reward_safety", {"safety": entry})
+    page = web("engineer").get(f"/versions/{version.pk}/").content.decode()
+    gate = page[page.index('id="unsafe-gate"') :]
+    best = entry["unsafe"]["at_precision"]
+    assert best["precision"] >= 0.89
+    assert "safety test set · 28 labelled responses" in gate
+    assert "At 0.15 (default)" in gate and "precision 0.70, recall 1.00" in gate
+    assert f"sigmoid(score) &lt; {best['threshold']:.3f}" in gate
+    assert gate.count("<svg") == 2 and 'aria-labelledby="chart-safety-pr-title"' in gate
+    assert "Scores of labelled responses" in gate and 'stroke-dasharray="2 3"' in gate
+
+
+def test_versions_without_labelled_responses_show_no_threshold_section(web):
+    version = reward_version(
+        "rm-h-9", "reward_helpfulness", {"helpfulness": result([0.8, 0.7, 0.6, 0.5], 0.63)}
+    )
+    page = web("engineer").get(f"/versions/{version.pk}/").content.decode()
+    assert 'id="unsafe-gate"' not in page
