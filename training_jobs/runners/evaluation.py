@@ -12,7 +12,7 @@ from ..models import Job, ModelVersion
 from ..services.jobs import JobError
 from .base import Runner
 from .context import JobContext
-from .params import check_device, core_device
+from .params import core_device
 from .reward_model import held_out_tests
 
 
@@ -30,7 +30,7 @@ class EvaluationRunner(Runner):
             raise ValidationError("test_from must be a version id")
         if not isinstance(params.get("bf16", False), bool):
             raise ValidationError("bf16 must be true or false")
-        check_device(params)
+        self.check_device(params)
         unknown = set(params) - self.own_params
         if unknown:
             raise ValidationError(

@@ -63,12 +63,6 @@ def core_config(cls: type, params: dict[str, Any], *, paths: set[str] = frozense
     return build(cls, {**values, **own})
 
 
-def check_device(params: dict[str, Any]) -> None:
-    """`device` says which workers run a job: gpu or cpu."""
-    if params.get("device", "gpu") not in ("gpu", "cpu"):
-        raise ValidationError("device must be gpu or cpu")
-
-
 def core_device(params: dict[str, Any]) -> str:
     """The `--device` of an eval or score run for a job: a gpu job uses CUDA wherever its
     worker has it (`auto`), a cpu job the CPU even on a GPU node."""

@@ -10,7 +10,6 @@ prompts), `policy_version` (else the iteration's start policy, else the base mod
 fine-tuning ones are also accepted without their "train_" prefix, as jobs gave them before).
 """
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -22,14 +21,15 @@ from django.core.exceptions import ValidationError
 from annotation.models import GuidelineStage, Prompt
 from config.artifacts import artifact_path
 from mlcore.cli import field_names
+from mlcore.files import file_sha256
 from training_jobs.rlhf.config import RoundConfig, SweepConfig, Training
 
 from ..models import Job, JobKind, JobState, ModelVersion
-from ..services.iterations import model_version_register, policy_base_ensure
+from ..services.iterations import model_version_register
 from ..services.jobs import JobError
 from .base import Runner
 from .context import JobContext
-from .params import check_against, check_device, core_config
+from .params import check_against, core_config
 
 VERSION_PARAMS = {
     "policy_version": ModelVersion.Kind.POLICY,
@@ -56,14 +56,6 @@ UNPREFIXED = {name: f"train_{name}" for name in field_names(Training) - {"batch_
 def core_params(params: dict[str, Any]) -> dict[str, Any]:
     """The job's parameters for RoundConfig: Margin's own left out, old names mapped."""
     return {UNPREFIXED.get(k, k): v for k, v in params.items() if k not in MARGIN_PARAMS}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _numbers(value: Any, kind: tuple[type, ...]) -> bool:
@@ -103,7 +95,7 @@ class RejectionSamplingRunner(Runner):
             pk = params.get(name)
             if pk is not None and not ModelVersion.objects.filter(pk=pk, kind=kind).exists():
                 raise ValidationError(f"{name} {pk} is not a {kind} model version")
-        check_device(params)
+        self.check_device(params)
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
             raise ValidationError("sweep_ks must be a list of integers from 1 to 100")
@@ -111,13 +103,6 @@ class RejectionSamplingRunner(Runner):
             raise ValidationError("sweep_temperatures must be a list of numbers in (0, 2]")
         if bool(ks) != bool(temperatures):
             raise ValidationError("give both sweep_ks and sweep_temperatures, or neither")
-
-    def _start_policy(self, job: Job) -> ModelVersion:
-        if job.params.get("policy_version"):
-            return ModelVersion.objects.get(pk=job.params["policy_version"])
-        if job.iteration and job.iteration.start_policy:
-            return job.iteration.start_policy
-        return policy_base_ensure()
 
     def _reward_model(self, job: Job, name: str, kind: str) -> ModelVersion | None:
         if job.params.get(name):
@@ -168,7 +153,7 @@ class RejectionSamplingRunner(Runner):
         if (backend or ("vllm" if job.queue == "gpu" else "transformers")) == "vllm":
             require_vllm(ctx.python)
         prompts, rows = self._export(job, ctx)
-        start = self._start_policy(job)
+        start = self.starting_policy(job, "policy_version")
         helpfulness = self._reward_model(
             job, "helpfulness_version", ModelVersion.Kind.REWARD_HELPFULNESS
         )
@@ -178,7 +163,7 @@ class RejectionSamplingRunner(Runner):
         pools = self._earlier_pools(start)
         ctx.save_snapshot(
             {
-                "files": [{"name": "prompts.jsonl", "sha256": _sha256(prompts), "rows": rows}],
+                "files": [{"name": "prompts.jsonl", "sha256": file_sha256(prompts), "rows": rows}],
                 "batches": job.params["batches"],
                 "start_policy": start.name,
                 "reward_models": {
