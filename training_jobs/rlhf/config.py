@@ -1,13 +1,15 @@
-"""Typed configurations of the five commands and the command-line parser built from them."""
+"""Typed configurations of the commands and the command-line parser built from them
+(`mlcore.cli`); PPO's configuration lives in `training_jobs.rlhf.ppo.config`."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardtrain.config import add_dataclass_arguments
+from mlcore.cli import build, field_names
+from mlcore.cli import make_parser as _make_parser
+from training_jobs.rlhf.ppo.config import PPOConfig
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
@@ -138,26 +140,19 @@ COMMANDS: dict[str, type] = {
     "finetune": FinetuneConfig,
     "sweep": SweepConfig,
     "round": RoundConfig,
+    "ppo": PPOConfig,
 }
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training_jobs.rlhf",
-        description="Rejection sampling (Llama 2, §3.2.3): sample, select, finetune, sweep, round.",
+    return _make_parser(
+        "python -m training_jobs.rlhf",
+        "Policy optimisation (Llama 2, §3.2.3): rejection sampling (sample, select, finetune, "
+        "sweep, round) and PPO (ppo).",
+        COMMANDS,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, cls in COMMANDS.items():
-        sub = commands.add_parser(
-            name,
-            help=cls.__doc__.splitlines()[0],
-            description=cls.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        add_dataclass_arguments(sub, cls)
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
     cls = COMMANDS[args.command]
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    return build(cls, {name: getattr(args, name) for name in field_names(cls)})

@@ -22,7 +22,7 @@ from training_jobs.rlhf import finetune, sample
 from training_jobs.rlhf.config import FinetuneConfig, RoundConfig
 from training_jobs.rlhf.pool import read_jsonl, write_jsonl
 from training_jobs.rlhf.progress import RoundBar
-from training_jobs.rlhf.reward import RewardModels
+from training_jobs.rlhf.reward import RewardModels, reward_model_record
 from training_jobs.rlhf.select import read_pools, select
 
 
@@ -35,21 +35,12 @@ def sha256(path: str | Path) -> str:
 
 
 def provenance(cfg: RoundConfig) -> dict[str, Any]:
-    def folder(path: str) -> dict[str, Any] | None:
-        if not path:
-            return None
-        meta = Path(path) / "rewardtrain.json"
-        return {
-            "path": str(Path(path).resolve()),
-            "rewardtrain": json.loads(meta.read_text()) if meta.is_file() else None,
-        }
-
     return {
         "method": "rejection_sampling",
         "start_policy": str(Path(cfg.policy).resolve()),
         "reward_models": {
-            "helpfulness": folder(cfg.helpfulness_model),
-            "safety": folder(cfg.safety_model),
+            "helpfulness": reward_model_record(cfg.helpfulness_model),
+            "safety": reward_model_record(cfg.safety_model),
         },
         "prompts": {"path": str(Path(cfg.prompts).resolve()), "sha256": sha256(cfg.prompts)},
         "earlier_pools": [{"path": p, "sha256": sha256(p)} for p in cfg.earlier_pools],
