@@ -72,9 +72,9 @@ def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
 
 def last_token_index(mask: torch.Tensor) -> torch.Tensor:
     """Index (B,) of each row's last real token, for left or right padding; 0 for an empty row."""
-    width = mask.shape[-1]
-    flipped = torch.flip(mask > 0, dims=[-1]).int()
-    return (width - 1 - flipped.argmax(dim=-1)).clamp(min=0)
+    real = mask > 0
+    last = mask.shape[-1] - 1 - torch.flip(real, dims=[-1]).int().argmax(dim=-1)
+    return torch.where(real.any(dim=-1), last, torch.zeros_like(last))
 
 
 def shaped_rewards(
