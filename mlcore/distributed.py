@@ -107,17 +107,24 @@ def is_sharded(model: torch.nn.Module) -> bool:
 
 
 def full_state(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    everywhere: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(model state, optimizer state), full and on CPU, keyed by the unwrapped module's names.
-    Under FSDP every process must call it (it gathers the shards)."""
+    """(model state, optimizer state), full, keyed by the unwrapped module's names. Under FSDP
+    every process must call it (it gathers the shards).
+
+    By default the tensors are on CPU and, under FSDP, only the process of rank 0 gets them
+    (what saving needs). `everywhere=True`: every process gets the full tensors on the model's
+    device (what a rollout engine in each process needs)."""
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
         get_model_state_dict,
         get_state_dict,
     )
 
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    options = StateDictOptions(full_state_dict=True, cpu_offload=not everywhere)
     if optimizer is None:
         return get_model_state_dict(model, options=options), {}
     return get_state_dict(model, optimizer, options=options)

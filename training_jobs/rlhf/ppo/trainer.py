@@ -169,13 +169,19 @@ class PPOTrainer:
             self._truncate_logs()
 
     def _truncate_logs(self) -> None:
-        """Drop log lines of iterations after the checkpoint (they will be run again)."""
+        """Drop log lines of iterations after the checkpoint (they will be run again) and a
+        line torn by the kill."""
         for name in ("iterations.jsonl", "heldout.jsonl"):
             path = self.out / name
             if not path.is_file():
                 continue
-            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-            kept = [x for x in lines if json.loads(x)["iteration"] <= self.iteration]
+            kept = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["iteration"] <= self.iteration:
+                        kept.append(line + "\n")
+                except (ValueError, KeyError, TypeError):
+                    continue
             path.write_text("".join(kept), encoding="utf-8")
 
     # -- one iteration -------------------------------------------------------------------
@@ -229,7 +235,7 @@ class PPOTrainer:
     def _generate(self, prompts: list[Prompt], positions: list[int], seeds: list[int]):
         started = time.perf_counter()
         sharded = distributed.is_sharded(self.actor)
-        full = distributed.full_state(self.actor)[0] if sharded else None
+        full = distributed.full_state(self.actor, everywhere=True)[0] if sharded else None
         self.engine.sync(distributed.unwrap(self.actor), full)
         completions, _ = self.engine.generate(prompts, seeds) if prompts else ([], 0.0)
         return rollouts_from(
@@ -585,7 +591,8 @@ def main(cfg: PPOConfig) -> dict[str, Any]:
 
     trainer = PPOTrainer(apply_preset(cfg))
     trainer.setup()
-    try:
-        return trainer.train()
-    finally:
-        distributed.teardown()
+    summary = trainer.train()
+    # On an error the process exits without this barrier (torchrun stops the others), so the
+    # error is reported instead of every process waiting for the one that failed.
+    distributed.teardown()
+    return summary

@@ -75,3 +75,19 @@ def ppo_config(tmp: Path, setup: dict[str, Path], **overrides):
         **overrides,
     }
     return apply_preset(build(PPOConfig, values))
+
+
+def make_certain(model, token: int, last_prompt_token: int) -> None:
+    """Edit a tied-embedding Llama in place so that it always writes `token`: decoder layers
+    add nothing (output projections zeroed), and the token's embedding points along the last
+    prompt token's ("assistant"), so it wins the first step and then every later step (its
+    own embedding is the input) by a wide margin."""
+    import torch
+
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embed = model.model.embed_tokens.weight
+        direction = embed[last_prompt_token] / embed[last_prompt_token].norm()
+        embed[token] = 20.0 * direction

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.training_jobs.rlhf.ppo.helpers import ppo_config
+from tests.training_jobs.rlhf.ppo.helpers import make_certain, ppo_config
 from training_jobs.rlhf.ppo.trainer import PPOTrainer, main
 
 
@@ -57,20 +57,6 @@ def test_rollouts_follow_the_actors_current_weights(trainer):
     after = trainer.generate_trajectory(1).rollouts.response_ids
     assert all(set(ids) == {target} for ids in after)
     assert all(len(ids) == trainer.cfg.rollout.max_new_tokens for ids in after)
-
-
-def make_certain(model, token: int, last_prompt_token: int) -> None:
-    """Edit a tied-embedding Llama in place so that it always writes `token`: decoder layers
-    add nothing (output projections zeroed), and the token's embedding points along the last
-    prompt token's ("assistant"), so it wins the first step and then every later step (its
-    own embedding is the input) by a wide margin."""
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        embed = model.model.embed_tokens.weight
-        direction = embed[last_prompt_token] / embed[last_prompt_token].norm()
-        embed[token] = 20.0 * direction
 
 
 def test_a_run_leaves_a_servable_policy_progress_lines_and_provenance(
