@@ -27,7 +27,8 @@ CHAT_TEMPLATE = (
 
 # Shapes of randomly initialised Llamas (vocabulary size comes from the tokenizer).
 SHAPES: dict[str, dict[str, Any]] = {
-    "tiny": dict(hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2),
+    # heads of 32 dimensions: the smallest vLLM's CPU attention kernels take
+    "tiny": dict(hidden=64, intermediate=128, layers=2, heads=2, kv_heads=1),
     # SmolLM2-135M-Instruct: 30 layers of width 576, 9 heads, 3 key/value heads.
     "smollm2-135m": dict(hidden=576, intermediate=1536, layers=30, heads=9, kv_heads=3),
     # About 1.2 B parameters with a 49,152-word vocabulary (Llama 3.2 1B's body, tied head).
