@@ -1,7 +1,7 @@
-"""REST API: each view validates input, calls one service or selector, and serialises."""
+"""REST API: each view validates input, calls one service or selector, and serialises.
+Errors (invalid input, a refused import, a role) are answered by config/exception_handlers."""
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -15,7 +15,7 @@ from config.artifacts import artifact_path
 
 from . import selectors, services
 from .exports import ExportFilters, comparisons_count, comparisons_export_lines, export_job_create
-from .imports import ImportFailed, comparisons_import, prompts_import
+from .imports import comparisons_import, prompts_import
 from .models import ExportJob
 from .permissions import IsAdminRole, IsMLEngineerOrAdmin, ReadOnlyForMLEngineersWriteForAdmins
 from .serializers import (
@@ -39,14 +39,9 @@ class BatchListApi(generics.ListCreateAPIView):
         return selectors.batches_visible_to(self.request.user)
 
     def perform_create(self, serializer):
-        try:
-            serializer.instance = services.batch_create(
-                user=self.request.user, **serializer.validated_data
-            )
-        except DjangoValidationError as exc:
-            from rest_framework.exceptions import ValidationError
-
-            raise ValidationError(exc.message_dict) from exc
+        serializer.instance = services.batch_create(
+            user=self.request.user, **serializer.validated_data
+        )
 
 
 class BatchDetailApi(generics.RetrieveUpdateAPIView):
@@ -55,6 +50,11 @@ class BatchDetailApi(generics.RetrieveUpdateAPIView):
 
     def get_queryset(self):
         return selectors.batches_visible_to(self.request.user)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.batch_update(
+            batch=serializer.instance, **serializer.validated_data
+        )
 
 
 class BatchTransitionApi(APIView):
@@ -86,12 +86,9 @@ class BatchPromptsApi(generics.ListAPIView):
             self.permission_denied(request, message=IsAdminRole.message)
         data = PromptBulkInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            created = services.prompts_bulk_create(
-                batch=self.get_batch(), records=data.validated_data["prompts"], user=request.user
-            )
-        except DjangoValidationError as exc:
-            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        created = services.prompts_bulk_create(
+            batch=self.get_batch(), records=data.validated_data["prompts"], user=request.user
+        )
         return Response(PromptSerializer(created, many=True).data, status=status.HTTP_201_CREATED)
 
 
@@ -106,13 +103,7 @@ class BatchImportApi(APIView):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         run = prompts_import if data.validated_data["kind"] == "prompts" else comparisons_import
-        try:
-            result = run(batch=batch, stream=upload, filename=upload.name, user=request.user)
-        except ImportFailed as exc:
-            errors = [{"line": e.line, "field": e.field, "message": e.message} for e in exc.errors]
-            return Response(
-                {"detail": exc.summary(), "errors": errors}, status=status.HTTP_400_BAD_REQUEST
-            )
+        result = run(batch=batch, stream=upload, filename=upload.name, user=request.user)
         return Response({"batch": batch.pk, "created": result.created}, status=201)
 
 

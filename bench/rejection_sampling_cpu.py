@@ -30,8 +30,9 @@ from pathlib import Path
 
 import torch
 
+from mlcore.progress import Progress
 from training_jobs.rlhf import finetune
-from training_jobs.rlhf.config import FinetuneConfig, Sampling
+from training_jobs.rlhf.config import Sampling, Training
 from training_jobs.rlhf.pool import prompt_key, read_jsonl, write_jsonl
 from training_jobs.rlhf.reward import Reward, RewardModels
 from training_jobs.rlhf.sample import load_policy_backend, sample_answers
@@ -138,20 +139,33 @@ class UtilityScorer:
         ]
 
 
-def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
-    """Mean hidden utility of --eval-samples answers per held-out prompt (fixed seeds)."""
-    backend = load_policy_backend(Sampling(policy=policy, batch_size=args.batch_size))
-    rows = sample_answers(
-        backend,
-        prompts,
-        k=args.eval_samples,
-        temperature=args.eval_temperature,
+def sample_with(policy: str, prompts: list[dict], args, *, k, temperature, seed, name):
+    """K answers per prompt from the policy on the CPU backend, with a progress bar."""
+    sampling = Sampling(
+        policy=policy,
+        batch_size=args.batch_size,
+        k=k,
+        temperature=temperature,
         top_p=1.0,
         max_tokens=args.max_tokens,
+        seed=seed,
+    )
+    backend = load_policy_backend(sampling)
+    with Progress() as progress:
+        stage = progress.stage(name, total=len(prompts) * k)
+        return sample_answers(backend, prompts, sampling, stage)
+
+
+def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
+    """Mean hidden utility of --eval-samples answers per held-out prompt (fixed seeds)."""
+    rows = sample_with(
+        policy,
+        prompts,
+        args,
+        k=args.eval_samples,
+        temperature=args.eval_temperature,
         seed=10_000,
-        chunk=args.batch_size,
-        progress=True,
-        desc="held-out",
+        name="held-out",
     )
     scores = [utility(text_of(r), a) for r in rows for a in r["responses"]]
     words = [len(a.split()) for r in rows for a in r["responses"]]
@@ -167,20 +181,9 @@ def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
 
 def train_reward_model(policy: str, prompts: list[dict], out: Path, args) -> dict:
     """Pairs from every two of K samples per prompt, judged by the hidden utility."""
-    backend = load_policy_backend(Sampling(policy=policy, batch_size=args.batch_size))
-    rows = sample_answers(
-        backend,
-        prompts,
-        k=args.k,
-        temperature=1.0,
-        top_p=1.0,
-        max_tokens=args.max_tokens,
-        seed=20_000,
-        chunk=args.batch_size,
-        progress=True,
-        desc="rm samples",
+    rows = sample_with(
+        policy, prompts, args, k=args.k, temperature=1.0, seed=20_000, name="rm samples"
     )
-    del backend
     rng = random.Random(0)
     pairs = []
     for r in rows:
@@ -287,22 +290,13 @@ def main(args: argparse.Namespace) -> dict:
     timings["eval_before_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    backend = load_policy_backend(Sampling(policy=policy, batch_size=args.batch_size))
-    rows = sample_answers(
-        backend,
-        train,
-        k=args.k,
-        temperature=args.temperature,
-        top_p=1.0,
-        max_tokens=args.max_tokens,
-        seed=0,
-        chunk=args.batch_size,
-        progress=True,
+    rows = sample_with(
+        policy, train, args, k=args.k, temperature=args.temperature, seed=0, name="sample"
     )
-    del backend
     timings["sample_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    selection = select(rows, scorer, [], out, source="bench")
+    with Progress() as progress:
+        selection = select(rows, scorer, [], out, "bench", progress)
     timings["select_s"] = time.perf_counter() - t
     utilities = [[utility(text_of(r), a) for a in r["responses"]] for r in rows]
     picked = {e["key"]: e["response"] for e in read_jsonl(out / "pool.jsonl")}
@@ -316,19 +310,13 @@ def main(args: argparse.Namespace) -> dict:
     }
 
     t = time.perf_counter()
-    result["finetune"] = finetune.train(
-        FinetuneConfig(
-            policy=policy,
-            output_dir=str(out / "policy"),
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.train_batch,
-            micro_batch=4,
-            max_length=512,
-        ),
-        read_jsonl(out / "pool.jsonl"),
-        out / "policy",
+    training = Training(
+        epochs=args.epochs, lr=args.lr, batch_size=args.train_batch, micro_batch=4, max_length=512
     )
+    with Progress() as progress:
+        result["finetune"] = finetune.train(
+            policy, training, read_jsonl(out / "pool.jsonl"), out / "policy", progress
+        )
     timings["finetune_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -50,6 +50,12 @@ def setup() -> Dist:
     return Dist(rank, world, local_rank, device)
 
 
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of `setup()`, for cores that need only those."""
+    dist = setup()
+    return dist.rank, dist.world, dist.device
+
+
 def initialized() -> bool:
     return tdist.is_available() and tdist.is_initialized()
 

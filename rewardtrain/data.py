@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardtrain.loss import GRADES, MARGIN_TABLES, UNGRADED
+from rewardtrain.grades import DEFAULT_MARGIN_TABLE, GRADES, MARGIN_TABLES, UNGRADED, margin_for
 
 Message = dict[str, str]
 SAFETY_BINS = ("both_safe", "chosen_safe", "both_unsafe")
@@ -46,13 +46,11 @@ class Pair:
 
     def to_json(self) -> dict[str, Any]:
         """The TRL conversational form with Margin's extra keys (margin from the small table)."""
-        from rewardtrain.loss import margin_for
-
         return {
             "prompt": self.prompt,
             "chosen": self.chosen,
             "rejected": self.rejected,
-            "margin": margin_for(self.grade, "small"),
+            "margin": margin_for(self.grade, DEFAULT_MARGIN_TABLE),
             "grade": self.grade,
             "stage": self.stage,
             "safety_bin": self.safety_bin,
@@ -270,14 +268,12 @@ def tokenize_pairs(
     tokenizer,
     pairs: list[Pair],
     max_length: int | None = 1024,
-    margin_table: str = "small",
+    margin_table: str = DEFAULT_MARGIN_TABLE,
 ) -> tuple[list[TokenizedPair], int]:
     """Tokenize pairs with the chat template; drop pairs with a side longer than max_length.
 
     Returns the tokenized pairs and how many were dropped for length.
     """
-    from rewardtrain.loss import margin_for
-
     pad = tokenizer.pad_token_id
     chosen_ids = encode_dialogues(tokenizer, [p.prompt + p.chosen for p in pairs])
     rejected_ids = encode_dialogues(tokenizer, [p.prompt + p.rejected for p in pairs])

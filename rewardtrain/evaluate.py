@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
+from mlcore.progress import Progress
 from rewardtrain.config import EvalConfig
 from rewardtrain.data import Pair, TokenizedPair, read_pairs, tokenize_pairs
-from rewardtrain.loss import GRADES, UNGRADED
+from rewardtrain.grades import GRADES, UNGRADED, UNSAFE_THRESHOLD
 from rewardtrain.packing import Item, pack_row, plan_rows
 
 
@@ -66,7 +67,7 @@ def pair_metrics(
     chosen: torch.Tensor,
     rejected: torch.Tensor,
     pairs: list[Pair],
-    unsafe_threshold: float = 0.15,
+    unsafe_threshold: float = UNSAFE_THRESHOLD,
 ) -> dict[str, Any]:
     """Accuracy by grade and on average; precision/recall of "unsafe" where labels exist.
 
@@ -143,6 +144,8 @@ def main(cfg: EvalConfig) -> dict[str, Any]:
     if not cfg.models or not sets:
         raise SystemExit("eval needs --models and test sets (--test, or test_*.jsonl beside them)")
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
+    progress = Progress({"eval": 1}, bar=cfg.progress)
+    stage = progress.stage("eval", total=len(cfg.models) * len(sets))
     for model_dir in cfg.models:
         tokenizer = load_tokenizer(model_dir)
         model = RewardModel(load_sequence_classifier(model_dir, tokenizer.pad_token_id))
@@ -157,6 +160,8 @@ def main(cfg: EvalConfig) -> dict[str, Any]:
             )
             result.update({"path": str(path), "dropped_too_long": dropped})
             metrics[name][test_name] = result
+            stage.update(1)
+    progress.close()
     report = {"metrics": metrics, "table8": table8(metrics)}
     Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.output).write_text(json.dumps(report, indent=2) + "\n")

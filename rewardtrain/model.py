@@ -15,8 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from rewardtrain.packing import PackedRow
-
 
 def load_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
@@ -84,11 +82,6 @@ class RewardModel(nn.Module):
             use_cache=False,
         ).last_hidden_state
         return self.head(hidden[0, reward_index])[:, 0].float().clone()
-
-
-def score_row(model: nn.Module, row: PackedRow, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Rewards (R,) of one packed row's responses."""
-    return model(row.input_ids, row.position_ids, row.attention_mask(dtype), row.reward_index)
 
 
 def save_reward_model(

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlcore.progress import Progress
 from rewardtrain.config import ScoreConfig
 from rewardtrain.data import (
     DataError,
@@ -91,6 +92,8 @@ def main(cfg: ScoreConfig) -> int:
     model = RewardModel(load_sequence_classifier(cfg.model, tokenizer.pad_token_id))
     out = sys.stdout if cfg.output == "-" else open(Path(cfg.output), "w", encoding="utf-8")
     done = 0
+    progress = Progress({"score": 1}, bar=cfg.progress)
+    stage = progress.stage("score")
     try:
         for batch in _batches(cfg.input, cfg.batch_items):
             for number, record in batch:
@@ -107,7 +110,9 @@ def main(cfg: ScoreConfig) -> int:
                 result["scores" if many else "score"] = scores if many else scores[0]
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
                 done += 1
+            stage.update(len(batch))
     finally:
+        progress.close()
         if out is not sys.stdout:
             out.close()
     return done

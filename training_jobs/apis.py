@@ -1,13 +1,13 @@
 """REST API of iterations, jobs and model versions (ML engineers and admins only).
 
 Each view validates with an InputSerializer, calls one service or selector and returns an
-OutputSerializer. Anyone else gets 403 (signed in) or 401 (anonymous)."""
+OutputSerializer. Anyone else gets 403 (signed in) or 401 (anonymous). Errors are answered by
+config/exception_handlers: invalid input 400, a JobError (the job's or version's state does
+not allow it) 409."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,7 +26,6 @@ from .serializers import (
     VersionOutputSerializer,
 )
 from .services import (
-    JobError,
     iteration_create,
     job_cancel,
     job_create,
@@ -53,16 +52,13 @@ class JobListApi(generics.ListAPIView):
         serializer = JobInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            job = job_create(
-                kind=data["kind"],
-                params=data["params"],
-                iteration=data["iteration"],
-                user=request.user,
-                request_key=data["request_key"] or None,
-            )
-        except JobError as exc:
-            raise ValidationError({"params": [str(exc)]}) from exc
+        job = job_create(
+            kind=data["kind"],
+            params=data["params"],
+            iteration=data["iteration"],
+            user=request.user,
+            request_key=data["request_key"] or None,
+        )
         return Response(JobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
@@ -89,11 +85,7 @@ class JobRetryApi(APIView):
     @extend_schema(request=None, responses={200: JobOutputSerializer, 409: None})
     def post(self, request: Request, pk: int) -> Response:
         job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=pk)
-        try:
-            job = job_retry(job=job)
-        except JobError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(JobOutputSerializer(job).data)
+        return Response(JobOutputSerializer(job_retry(job=job)).data)
 
 
 class IterationListApi(generics.ListAPIView):
@@ -107,10 +99,7 @@ class IterationListApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = IterationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            iteration = iteration_create(user=request.user, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from exc
+        iteration = iteration_create(user=request.user, **serializer.validated_data)
         return Response(IterationOutputSerializer(iteration).data, status=status.HTTP_201_CREATED)
 
 
@@ -152,10 +141,5 @@ class VersionServeApi(APIView):
         version = get_object_or_404(selectors.versions_visible_to(request.user), pk=pk)
         serializer = ServeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            variant = policy_serve(version=version, **serializer.validated_data)
-        except JobError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.messages) from exc
+        variant = policy_serve(version=version, **serializer.validated_data)
         return Response(VariantOutputSerializer(variant).data)

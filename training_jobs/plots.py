@@ -57,6 +57,7 @@ class Chart:
     reference_label: str = ""
     description: str = ""
     x_caption: str = ""
+    markers: bool = True  # a dot (with its value on hover) at each point
 
     @property
     def bottom(self) -> int:
@@ -226,3 +227,76 @@ def sweep_charts(sweep: dict) -> list[Chart]:
             )
         )
     return charts
+
+
+def nice_step(span: float, ticks: int = 4) -> float:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about `ticks` steps."""
+    raw = span / ticks if span > 0 else 1.0
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+
+
+def _axis(values: list[float], ticks: int = 4) -> tuple[float, float, float]:
+    """low, high, step: round ticks covering the values (a flat series gets some room;
+    whole-number values get whole-number ticks)."""
+    low, high = min(values), max(values)
+    whole = all(float(v).is_integer() for v in values)
+    if high - low < 1e-12 * max(abs(high), 1e-30):
+        pad = 1.0 if whole else abs(high) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    step = nice_step(high - low, ticks)
+    if whole:
+        step = max(1.0, round(step))
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
+
+
+def step_chart(
+    *,
+    title: str,
+    points: list[tuple[float, float]],
+    x_caption: str = "step",
+    width: int = 320,
+    height: int = 200,
+    description: str = "",
+) -> Chart:
+    """One metric against a numeric x (steps): round ticks on both axes, dots only when the
+    points are few. Non-finite values are left out."""
+    kept = [(float(x), float(y)) for x, y in points if _finite(x) and _finite(y)]
+    left, top = 56, 26
+    chart = Chart(
+        title=title,
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        plot_width=width - left - 12,
+        plot_height=height - top - 40,
+        description=description or title,
+        x_caption=x_caption,
+        markers=len(kept) <= 40,
+    )
+    if not kept:
+        return chart
+    x_min, x_max, x_step = _axis([x for x, _ in kept])
+    y_min, y_max, y_step = _axis([y for _, y in kept])
+
+    def x_at(x: float) -> float:
+        return left + chart.plot_width * (x - x_min) / (x_max - x_min)
+
+    def y_at(y: float) -> float:
+        return top + chart.plot_height * (1 - (y - y_min) / (y_max - y_min))
+
+    chart.x_ticks = [
+        Tick(position=x_at(x_min + k * x_step), label=f"{x_min + k * x_step:.4g}")
+        for k in range(round((x_max - x_min) / x_step) + 1)
+    ]
+    chart.y_ticks = [
+        Tick(position=y_at(y_min + k * y_step), label=f"{y_min + k * y_step:.3g}")
+        for k in range(round((y_max - y_min) / y_step) + 1)
+    ]
+    line = [
+        Point(x_at(x), y_at(y), y, f"{x:g}", starts_segment=i == 0, text=f"{y:.4g}")
+        for i, (x, y) in enumerate(kept)
+    ]
+    chart.lines.append(Line(name=title, colour=PALETTE[0], points=line))
+    return chart

@@ -8,17 +8,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardtrain.grades import GRADE_LABELS, GRADE_SHORT_LABELS, GRADES, UNSAFE_THRESHOLD
+
 from .models import Job, ModelVersion
 from .selectors import REWARD_KINDS, User, reward_versions
-
-GRADES = ("significantly_better", "better", "slightly_better", "negligibly_better")
-GRADE_LABELS = {
-    "significantly_better": "Significantly better",
-    "better": "Better",
-    "slightly_better": "Slightly better",
-    "negligibly_better": "Negligibly better / unsure",
-    "average": "Average",
-}
 
 
 @dataclass
@@ -80,10 +73,17 @@ class Table8:
     test_sets: list[str]
     columns: list[tuple[str, str]]  # (test set, grade or "average")
     rows: list[Table8Row] = field(default_factory=list)
+    unsafe_threshold: float = UNSAFE_THRESHOLD
+    columns_per_test: int = len(GRADES) + 1
 
     @property
     def has_safety(self) -> bool:
         return any(row.safety for row in self.rows)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """(grade or "average", its short label) for each column."""
+        return [(grade, GRADE_SHORT_LABELS.get(grade, "Avg")) for _, grade in self.columns]
 
 
 def table8(versions: list[ModelVersion]) -> Table8:
@@ -155,7 +155,7 @@ def accuracy_series(
             )
             number = _number(raw)
             values.append(None if number is None else 100.0 * number)
-        lines.append((GRADE_LABELS[grade], values))
+        lines.append((GRADE_LABELS.get(grade, "Average"), values))
     return labels, lines
 
 
@@ -188,6 +188,23 @@ def job_rows(jobs, *, lines: int = 6) -> list[JobRow]:
     return [JobRow(job=job, tail="\n".join(job.log.splitlines()[-lines:])) for job in jobs]
 
 
+def job_metric_series(job: Job) -> list[tuple[str, str, list[tuple[float, float]]]]:
+    """(stage, metric, points) for every series a job's cores reported, in the order they
+    came: whatever a core names, it is plotted (see runners/metrics.py for the shape)."""
+    found = []
+    stored = job.metrics if isinstance(job.metrics, dict) else {}
+    for stage, metrics in stored.items():
+        for name, points in (metrics if isinstance(metrics, dict) else {}).items():
+            pairs = [
+                (p[0], p[1])
+                for p in points
+                if isinstance(p, list) and len(p) == 2 and all(_number(v) is not None for v in p)
+            ]
+            if pairs:
+                found.append((str(stage), str(name), pairs))
+    return found
+
+
 @dataclass
 class Parameter:
     name: str
@@ -195,13 +212,6 @@ class Parameter:
     help: str
 
 
-# The core configuration each kind's parameters are checked against (its fields, less the
-# ones Margin sets itself, are the job's parameters).
-CORE_CONFIGS = {
-    "reward_helpfulness": "rewardtrain.config.TrainConfig",
-    "reward_safety": "rewardtrain.config.TrainConfig",
-    "rejection_sampling": "training_jobs.rlhf.config.RoundConfig",
-}
 MARGIN_PARAMETER_HELP = {
     "batches": "Prompt-batch ids (judgments to train on, or prompts to sample for).",
     "init_version": "Policy version to initialise from.",
@@ -213,35 +223,21 @@ MARGIN_PARAMETER_HELP = {
 
 def job_parameters() -> dict[str, list[Parameter]]:
     """The parameters each runnable kind accepts, for the job form's help: the runner's own
-    (its MARGIN_PARAMS) and its core configuration's fields that Margin does not set."""
-    import dataclasses as dc
-    import sys
-
-    from django.utils.module_loading import import_string
+    and the flags of its core's config that Margin does not set itself."""
+    from mlcore.cli import flags_of
 
     from .runners import RUNNERS
 
     found: dict[str, list[Parameter]] = {}
     for kind, runner in RUNNERS.items():
-        module = sys.modules[type(runner).__module__]
-        own = getattr(module, "MARGIN_PARAMS", None) or (
-            {"versions", "test_from"} if kind == "evaluation" else set()
-        )
-        reserved = getattr(module, "RESERVED", set())
         params = [
             Parameter(name, "", MARGIN_PARAMETER_HELP.get(name, "Set on the runner."))
-            for name in sorted(own)
+            for name in sorted(runner.own_params)
         ]
-        if kind in CORE_CONFIGS:
-            try:
-                config = import_string(CORE_CONFIGS[kind])
-            except ImportError:
-                config = None
-            for f in dc.fields(config) if config else ():
-                if f.name in reserved or f.name in own:
-                    continue
-                default = f.default_factory() if f.default_factory is not dc.MISSING else f.default
-                params.append(Parameter(f.name, repr(default), f.metadata.get("help", "")))
+        for flag in flags_of(runner.core_config) if runner.core_config else ():
+            if flag.dest not in runner.reserved | runner.own_params:
+                help_text = flag.field.metadata.get("help", "")
+                params.append(Parameter(flag.dest, repr(flag.default), help_text))
         found[kind] = params
     return found
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ..grades import margin_for
+from rewardtrain.grades import margin_for
 
 RESPONSE_FIELDS = (
     "text",

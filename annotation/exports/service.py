@@ -4,7 +4,6 @@ whatever the size of the collection."""
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q, TextField
@@ -111,7 +110,3 @@ def export_job_run(job_id: int) -> ExportJob | None:
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "rows", "path", "error", "finished_at"])
     return job
-
-
-def export_is_small(filters: ExportFilters) -> bool:
-    return comparisons_count(filters) <= settings.MARGIN["SYNC_EXPORT_MAX_ROWS"]

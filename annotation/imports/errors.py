@@ -1,5 +1,7 @@
 from dataclasses import dataclass
 
+from config.errors import ApplicationError
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -16,12 +18,19 @@ class RowError:
         )
 
 
-class ImportFailed(Exception):
+class ImportFailed(ApplicationError):
     """Nothing was imported. `errors` names each bad line and field (the first ones found)."""
 
     def __init__(self, errors: list[RowError]) -> None:
         self.errors = errors
         super().__init__(self.summary())
+
+    def extra(self) -> dict:
+        return {
+            "errors": [
+                {"line": e.line, "field": e.field, "message": e.message} for e in self.errors
+            ]
+        }
 
     def summary(self) -> str:
         shown = "; ".join(str(e) for e in self.errors[:5])

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "template_partials",
+    "django_htmx",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: an htmx request and its target
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -154,6 +156,8 @@ MARGIN_JOBS = {
     "HEARTBEAT_TIMEOUT_SECONDS": env_int("MARGIN_JOB_HEARTBEAT_TIMEOUT_SECONDS", 120),
     "REENQUEUE_AFTER_SECONDS": env_int("MARGIN_JOB_REENQUEUE_AFTER_SECONDS", 60),
     "PYTHON": os.environ.get("MARGIN_JOB_PYTHON", ""),
+    # Processes (GPUs) a reward-model training job starts under torchrun on a `gpu` worker.
+    "TRAIN_PROCESSES": env_int("MARGIN_TRAIN_PROCESSES", 1),
 }
 # Passed to the HTTP backend of every OpenAI-compatible variant.
 MARGIN_HTTP_BACKEND_OPTIONS = {
@@ -172,6 +176,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # `format` is an export parameter (trl or full), not a renderer switch.
     "URL_FORMAT_OVERRIDE": None,
+    "EXCEPTION_HANDLER": "config.exception_handlers.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Margin API",

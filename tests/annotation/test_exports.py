@@ -3,8 +3,9 @@ import json
 import pytest
 
 from annotation.exports import ExportFilters, comparisons_export_lines, export_write_file
-from annotation.grades import MARGINS, Grade
+from annotation.grades import Grade
 from config.artifacts import UnsafePath, artifact_path
+from rewardtrain.grades import MARGIN_TABLES
 
 from .factories import BatchFactory, JudgmentFactory, PairFactory
 
@@ -22,7 +23,7 @@ def test_margin_follows_the_papers_table(table):
         JudgmentFactory(grade=grade)
     lines = comparisons_export_lines(filters=ExportFilters(), fmt="trl", margin_table=table)
     assert [json.loads(line)["margin"] for line in lines] == pytest.approx(expected)
-    assert list(MARGINS[table].values()) == pytest.approx(expected)
+    assert list(MARGIN_TABLES[table].values()) == pytest.approx(expected)
 
 
 def test_trl_form_puts_the_chosen_response_first_whatever_its_slot():

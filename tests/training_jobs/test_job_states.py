@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from annotation import roles
@@ -57,7 +58,7 @@ def test_same_start_request_twice_makes_one_job():
     ],
 )
 def test_bad_job_requests_are_refused_before_a_row_exists(kind, params, message, artifact_root):
-    with pytest.raises(JobError, match=message):
+    with pytest.raises(ValidationError, match=message):
         job_create(kind=kind, params=params)
     assert Job.objects.count() == 0
 

@@ -20,13 +20,6 @@ class JobState(models.TextChoices):
 
 
 FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-TRANSITIONS: dict[str, set[str]] = {
-    JobState.QUEUED: {JobState.RUNNING, JobState.CANCELLED, JobState.FAILED},
-    JobState.RUNNING: {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED},
-    JobState.FAILED: {JobState.QUEUED},
-    JobState.CANCELLED: {JobState.QUEUED},
-    JobState.SUCCEEDED: set(),
-}
 
 
 class Job(models.Model):
@@ -55,6 +48,12 @@ class Job(models.Model):
     log = models.TextField(blank=True, help_text="The tail of the job's output.")
     error = models.TextField(blank=True)
     data_snapshot = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the core reported: {stage: {metric: [[step, value], ...]}}, "
+        "at most a few hundred points a series.",
+    )
     output_dir = models.CharField(max_length=500, blank=True, help_text="Under ARTIFACT_ROOT.")
     attempts = models.PositiveSmallIntegerField(default=0)
     worker_host = models.CharField(max_length=200, blank=True)
@@ -99,9 +98,6 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
-
-    def can_move_to(self, state: str) -> bool:
-        return state in TRANSITIONS[self.state]
 
     @property
     def log_tail(self) -> str:

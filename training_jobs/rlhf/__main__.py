@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from training_jobs.rlhf.config import config_from_args, make_parser
+from mlcore.cli import parse_config
+from training_jobs.rlhf.config import COMMANDS, make_parser
 
 
 def run(argv: list[str] | None = None) -> None:
-    cfg = config_from_args(make_parser().parse_args(argv))
+    cfg = parse_config(make_parser(), COMMANDS, argv)
     from training_jobs.rlhf import finetune, rounds, sample, select, sweep
     from training_jobs.rlhf.ppo import trainer
 

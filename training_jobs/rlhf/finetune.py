@@ -27,8 +27,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from rewardtrain.train import setup_distributed
-from training_jobs.rlhf.config import FinetuneConfig
+from mlcore.distributed import setup_distributed
+from mlcore.progress import Progress
+from training_jobs.rlhf.config import FinetuneConfig, Training
 from training_jobs.rlhf.loss import IGNORE_INDEX, response_labels, token_nll
 from training_jobs.rlhf.pool import read_jsonl
 
@@ -78,21 +79,26 @@ def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -
 
 
 def train(
-    cfg: FinetuneConfig, pool: list[dict[str, Any]], out_dir: Path, bar: Any = None
+    policy: str,
+    cfg: Training,
+    pool: list[dict[str, Any]],
+    out_dir: Path,
+    progress: Progress,
+    *,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Fine-tune cfg.policy on the pool and save the policy into out_dir; return metrics.
+    """Fine-tune `policy` on the pool and save the new policy into out_dir; return metrics.
 
-    `bar`: a RoundBar stage to report to instead of a bar of its own.
+    Reports the stage "finetune" (one unit a step, with the step's loss and lr).
     """
-    from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     rank, world, device = setup_distributed()
-    tokenizer = AutoTokenizer.from_pretrained(cfg.policy)
+    tokenizer = AutoTokenizer.from_pretrained(policy)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id
-    model = AutoModelForCausalLM.from_pretrained(cfg.policy, dtype=torch.float32).to(device)
+    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32).to(device)
     model.config.use_cache = False
     examples = [encode_example(tokenizer, e["prompt"], e["response"]) for e in pool]
     kept = [x for x in examples if len(x[0]) <= cfg.max_length and len(x[0]) > x[1]]
@@ -103,7 +109,7 @@ def train(
         raise SystemExit(f"a batch of {batch} examples cannot be shared by {world} processes")
     steps = max(1, math.ceil(cfg.epochs * len(kept) / batch))
     order: list[int] = []
-    rng = random.Random(cfg.seed)
+    rng = random.Random(seed)
     while len(order) < steps * batch:
         epoch = list(range(len(kept)))
         rng.shuffle(epoch)
@@ -130,14 +136,11 @@ def train(
     losses: list[float] = []
     started = time.perf_counter()
     tokens_trained = 0
-    own = bar is None
-    if own:
-        show = cfg.progress and rank == 0
-        bar = tqdm(desc="finetune", unit="step", disable=not show, mininterval=2)
-    bar.reset(total=steps)
+    stage = progress.stage("finetune", total=steps)
     for step in range(steps):
+        lr = lr_at(step, steps, cfg.lr, cfg.warmup_steps)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, cfg.lr, cfg.warmup_steps)
+            group["lr"] = lr
         chosen = [kept[i] for i in order[step * batch : (step + 1) * batch]]
         step_loss = _accumulate(trained, chosen[rank::world], chosen, cfg, pad_id, device, autocast)
         total = sum(len(ids) - prompt_len for ids, prompt_len in chosen)
@@ -147,10 +150,8 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         losses.append(step_loss)
         tokens_trained += total
-        bar.set_postfix(loss=f"{step_loss:.3f}")
-        bar.update(1)
-    if own:
-        bar.close()
+        stage.update(1, loss=step_loss, lr=lr)
+    stage.close()
     seconds = time.perf_counter() - started
     model.config.use_cache = True
     model.eval()
@@ -173,7 +174,7 @@ def train(
     }
 
 
-def _accumulate(trained, mine, chosen, cfg: FinetuneConfig, pad_id: int, device, autocast) -> float:
+def _accumulate(trained, mine, chosen, cfg: Training, pad_id: int, device, autocast) -> float:
     """Forward and backward this process's share (`mine`) of the step's examples (`chosen`) in
     micro-batches; return the step's loss over all processes.
 
@@ -209,7 +210,10 @@ def main(cfg: FinetuneConfig) -> dict[str, Any]:
     if not cfg.policy or not cfg.output_dir:
         raise SystemExit("finetune needs --policy and --output-dir")
     out_dir = Path(cfg.output_dir)
-    metrics = train(cfg, read_jsonl(cfg.pool), out_dir)
+    with Progress({"finetune": 1}, bar=cfg.progress) as progress:
+        metrics = train(
+            cfg.policy, cfg.training, read_jsonl(cfg.pool), out_dir, progress, seed=cfg.seed
+        )
     if not dist.is_initialized() or dist.get_rank() == 0:
         (out_dir / "finetune.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if dist.is_initialized():

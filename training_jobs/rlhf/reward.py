@@ -3,10 +3,11 @@
     R_c = R_s  if IS_SAFETY(p) or R_s < 0.15  else R_h        (Touvron et al., 2023, §3.2.3)
 
 with the gate on the paper's scale, the sigmoid of the safety model's scalar output. The
-threshold 0.15 had precision 0.89 and recall 0.55 on the safety test set. `route_reason` is the
-one routing rule: rejection sampling selects by the routed sigmoid score (`combined_reward`),
-PPO optimises the routed raw score (`routed_raw`; R~_c = WHITEN(LOGIT(R_c)) and LOGIT of the
-sigmoid is the raw score, which float32 cannot recover from the sigmoid once |x| > ~17).
+threshold (`rewardtrain.grades.UNSAFE_THRESHOLD`) had precision 0.89 and recall 0.55 on the
+safety test set. `route_reason` is the one routing rule: rejection sampling selects by the
+routed sigmoid score (`combined_reward`), PPO optimises the routed raw score (`routed_raw`;
+R~_c = WHITEN(LOGIT(R_c)), and LOGIT of the sigmoid is the raw score, which float32 cannot
+recover from the sigmoid once |x| > ~17).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SAFETY_THRESHOLD = 0.15
+from rewardtrain.grades import UNSAFE_THRESHOLD
+from training_jobs.rlhf.config import Scoring
+
 RewardModelName = Literal["helpfulness", "safety"]
 RouteReason = Literal["safety_flag", "threshold", "helpfulness"]
 ROUTE_REASONS: tuple[RouteReason, ...] = ("safety_flag", "threshold", "helpfulness")
@@ -31,7 +34,7 @@ def sigmoid(x: float) -> float:
 
 
 def route_reason(
-    is_safety: bool, safety_p: float | None, threshold: float = SAFETY_THRESHOLD
+    is_safety: bool, safety_p: float | None, threshold: float = UNSAFE_THRESHOLD
 ) -> RouteReason:
     """Why a sample gets the reward it gets: "safety_flag" (a safety prompt: R_s),
     "threshold" (sigmoid(R_s) below the threshold: R_s) or "helpfulness" (R_h).
@@ -49,7 +52,7 @@ def route_reason(
 
 
 def route(
-    is_safety: bool, safety_p: float | None, threshold: float = SAFETY_THRESHOLD
+    is_safety: bool, safety_p: float | None, threshold: float = UNSAFE_THRESHOLD
 ) -> RewardModelName:
     """Which reward model judges a sample: "safety" (R_s) or "helpfulness" (R_h)."""
     reason = route_reason(is_safety, safety_p, threshold)
@@ -60,7 +63,7 @@ def routed_raw(
     is_safety: bool,
     helpfulness_raw: float,
     safety_raw: float | None,
-    threshold: float = SAFETY_THRESHOLD,
+    threshold: float = UNSAFE_THRESHOLD,
 ) -> tuple[float, RouteReason]:
     """R_c on the reward models' raw scale (what PPO whitens) and why it was routed there."""
     reason = route_reason(is_safety, None if safety_raw is None else sigmoid(safety_raw), threshold)
@@ -94,7 +97,7 @@ def combined_reward(
     is_safety: bool,
     helpfulness_raw: float,
     safety_raw: float | None,
-    threshold: float = SAFETY_THRESHOLD,
+    threshold: float = UNSAFE_THRESHOLD,
 ) -> Reward:
     """R_c of one sample from the two reward models' raw outputs."""
     h = sigmoid(helpfulness_raw)
@@ -109,7 +112,7 @@ class RewardModels:
         self,
         helpfulness: str,
         safety: str = "",
-        threshold: float = SAFETY_THRESHOLD,
+        threshold: float = UNSAFE_THRESHOLD,
         pack_tokens: int = 2048,
     ) -> None:
         if not helpfulness:
@@ -119,6 +122,15 @@ class RewardModels:
         self.pack_tokens = pack_tokens
         self.device = _device()
         self.models = {name: _load(path, self.device) for name, path in self.paths.items() if path}
+
+    @classmethod
+    def from_config(cls, scoring: Scoring) -> RewardModels:
+        return cls(
+            scoring.helpfulness_model,
+            scoring.safety_model,
+            scoring.safety_threshold,
+            scoring.pack_tokens,
+        )
 
     def raw(self, name: str, groups: Sequence[dict[str, Any]]) -> list[list[float]]:
         """Raw rewards of each group's answers: groups are {"prompt": [...], "responses": [...]}."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlcore.progress import Progress, Stage
 from training_jobs.rlhf.config import SampleConfig, Sampling
 from training_jobs.rlhf.pool import prompt_key, write_jsonl
 
@@ -71,32 +72,22 @@ def load_policy_backend(cfg: Sampling):
 def sample_answers(
     backend,
     prompts: list[dict[str, Any]],
+    cfg: Sampling,
+    stage: Stage,
     *,
-    k: int,
-    temperature: float,
-    top_p: float,
-    max_tokens: int,
-    seed: int,
-    chunk: int,
-    progress: bool,
-    desc: str = "sample",
-    bar: Any = None,
+    k: int | None = None,
+    temperature: float | None = None,
 ) -> list[dict[str, Any]]:
-    """K completions per prompt; answer j of prompt i has seed `seed + i * k + j`.
-
-    `bar`: a stage of a RoundBar to report to instead of a bar of its own.
-    """
-    from tqdm import tqdm
-
+    """K completions per prompt (cfg.k, or `k`, at cfg.temperature or `temperature`); answer
+    j of prompt i has seed `cfg.seed + i * k + j`. `stage` counts the answers."""
     from inference import SamplingParams
     from inference.params import SEED_MAX
 
+    k = cfg.k if k is None else k
+    temperature = cfg.temperature if temperature is None else temperature
+    top_p, max_tokens, seed, chunk = cfg.top_p, cfg.max_tokens, cfg.seed, chunk_size(cfg)
     jobs = [(i, j) for i in range(len(prompts)) for j in range(k)]
     completions: list[Any] = []
-    own = bar is None
-    if own:
-        bar = tqdm(desc=desc, unit="answer", disable=not progress, mininterval=2)
-    bar.reset(total=len(jobs))
     for start in range(0, len(jobs), chunk):
         part = jobs[start : start + chunk]
         params = [
@@ -109,9 +100,7 @@ def sample_answers(
             for i, j in part
         ]
         completions += backend.generate([prompts[i]["prompt"] for i, _ in part], params)
-        bar.update(len(part))
-    if own:
-        bar.close()
+        stage.update(len(part))
     rows = []
     for i, p in enumerate(prompts):
         mine = completions[i * k : (i + 1) * k]
@@ -146,24 +135,17 @@ def chunk_size(cfg: Sampling) -> int:
 
 def main(cfg: SampleConfig) -> dict[str, Any]:
     """Write cfg.output; return sampling statistics."""
-    if not cfg.prompts or not cfg.policy:
+    sampling = cfg.sampling
+    if not sampling.prompts or not sampling.policy:
         raise SystemExit("sample needs --prompts and --policy")
-    prompts = read_prompts(cfg.prompts)
-    backend = load_policy_backend(cfg)
-    try:
-        rows = sample_answers(
-            backend,
-            prompts,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_tokens=cfg.max_tokens,
-            seed=cfg.seed,
-            chunk=chunk_size(cfg),
-            progress=cfg.progress,
-        )
-    finally:
-        release(backend)
+    prompts = read_prompts(sampling.prompts)
+    with Progress({"sample": 1}, bar=cfg.progress) as progress:
+        backend = load_policy_backend(sampling)
+        try:
+            stage = progress.stage("sample", total=len(prompts) * sampling.k)
+            rows = sample_answers(backend, prompts, sampling, stage)
+        finally:
+            release(backend)
     write_jsonl(cfg.output, rows)
     return sampling_stats(rows)
 

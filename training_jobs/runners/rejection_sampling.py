@@ -5,8 +5,9 @@ fine-tune), optionally a K x temperature sweep, and register the new policy.
 Parameters: `batches` (prompt batch ids; a safety-stage batch marks its prompts as safety
 prompts), `policy_version` (else the iteration's start policy, else the base model),
 `helpfulness_version` / `safety_version` (else the newest of each kind), `sweep_ks` and
-`sweep_temperatures` (both given: sweep.json beside the policy), `device`, and the fields of
-`RoundConfig` that Margin does not set itself (k, temperature, lr, epochs, ...).
+`sweep_temperatures` (both given: sweep.json beside the policy), `device`, and the flags of
+`RoundConfig` that Margin does not set itself (k, temperature, train_lr, train_epochs, ...; the
+fine-tuning ones are also accepted without their "train_" prefix, as jobs gave them before).
 """
 
 import hashlib
@@ -15,14 +16,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from annotation.models import GuidelineStage, Prompt
 from config.artifacts import artifact_path
+from mlcore.cli import field_names
+from training_jobs.rlhf.config import RoundConfig, SweepConfig, Training
 
 from ..models import Job, JobKind, JobState, ModelVersion
 from ..services.iterations import model_version_register, policy_base_ensure
 from ..services.jobs import JobError
+from .base import Runner
 from .context import JobContext
-from .params import check_against, flags
+from .params import check_against, core_config
 
 VERSION_PARAMS = {
     "policy_version": ModelVersion.Kind.POLICY,
@@ -41,15 +47,14 @@ RESERVED = {
     "base_url",
     "model_name",
 }
-SWEEP_FLAGS = {
-    "backend",
-    "top_p",
-    "max_tokens",
-    "batch_size",
-    "gpu_memory_utilization",
-    "seed",
-    "safety_threshold",
-}
+# Fine-tuning parameters as jobs named them before RoundConfig put them behind "train_"
+# ("batch_size" is sampling's, and was "train_batch_size" already).
+UNPREFIXED = {name: f"train_{name}" for name in field_names(Training) - {"batch_size"}}
+
+
+def core_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The job's parameters for RoundConfig: Margin's own left out, old names mapped."""
+    return {UNPREFIXED.get(k, k): v for k, v in params.items() if k not in MARGIN_PARAMS}
 
 
 def _sha256(path: Path) -> str:
@@ -66,32 +71,33 @@ def _numbers(value: Any, kind: tuple[type, ...]) -> bool:
     )
 
 
-class RejectionSamplingRunner:
+class RejectionSamplingRunner(Runner):
     kind = JobKind.REJECTION_SAMPLING
+    core_config = RoundConfig
+    own_params = frozenset(MARGIN_PARAMS)
+    reserved = frozenset(RESERVED)
 
     def validate(self, params: dict[str, Any]) -> None:
-        from training_jobs.rlhf.config import RoundConfig
-
-        core = {k: v for k, v in params.items() if k not in MARGIN_PARAMS}
+        core = core_params(params)
         check_against(core, RoundConfig, reserved=RESERVED, paths=set())
         if core.get("backend") == "http":
-            raise JobError("backend must be transformers or vllm (the job loads the policy)")
+            raise ValidationError("backend must be transformers or vllm (the job loads the policy)")
         batches = params.get("batches")
         if not _numbers(batches, (int,)) or not batches:
-            raise JobError("batches must be a non-empty list of batch ids")
+            raise ValidationError("batches must be a non-empty list of batch ids")
         for name, kind in VERSION_PARAMS.items():
             pk = params.get(name)
             if pk is not None and not ModelVersion.objects.filter(pk=pk, kind=kind).exists():
-                raise JobError(f"{name} {pk} is not a {kind} model version")
+                raise ValidationError(f"{name} {pk} is not a {kind} model version")
         if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise JobError("device must be gpu or cpu")
+            raise ValidationError("device must be gpu or cpu")
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
-            raise JobError("sweep_ks must be a list of integers from 1 to 100")
+            raise ValidationError("sweep_ks must be a list of integers from 1 to 100")
         if not _numbers(temperatures, (int, float)) or not all(0 < t <= 2 for t in temperatures):
-            raise JobError("sweep_temperatures must be a list of numbers in (0, 2]")
+            raise ValidationError("sweep_temperatures must be a list of numbers in (0, 2]")
         if bool(ks) != bool(temperatures):
-            raise JobError("give both sweep_ks and sweep_temperatures, or neither")
+            raise ValidationError("give both sweep_ks and sweep_temperatures, or neither")
 
     def _start_policy(self, job: Job) -> ModelVersion:
         if job.params.get("policy_version"):
@@ -165,32 +171,32 @@ class RejectionSamplingRunner:
             }
         )
 
-        core = {k: v for k, v in job.params.items() if k not in MARGIN_PARAMS}
-        core.setdefault("backend", "vllm" if job.queue == "gpu" else "transformers")
-        models = ["--helpfulness-model", str(helpfulness.folder)]
-        if safety:
-            models += ["--safety-model", str(safety.folder)]
         out = ctx.work_dir / "policy"
         if out.exists():
             shutil.rmtree(out)
-        sweep = bool(job.params.get("sweep_ks"))
-        ctx.run_process(
-            [ctx.python, "-m", "training_jobs.rlhf", "round", "--output-dir", str(out)]
-            + ["--prompts", str(prompts), "--policy", str(start.folder), *models]
-            + (["--earlier-pools", *(str(p) for _, p in pools)] if pools else [])
-            + ["--progress", *flags(core)],
-            weight=(0.0, 0.8 if sweep else 1.0),
+        core = core_params(job.params)
+        core.setdefault("backend", "vllm" if job.queue == "gpu" else "transformers")
+        config = core_config(
+            RoundConfig,
+            core,
+            output_dir=str(out),
+            prompts=str(prompts),
+            policy=str(start.folder),
+            helpfulness_model=str(helpfulness.folder),
+            safety_model=str(safety.folder) if safety else "",
+            earlier_pools=[str(p) for _, p in pools],
         )
+        sweep = bool(job.params.get("sweep_ks"))
+        ctx.run_core("training_jobs.rlhf", "round", config, weight=(0.0, 0.8 if sweep else 1.0))
         if sweep:
-            sampling = {k: v for k, v in core.items() if k in SWEEP_FLAGS}
-            ctx.run_process(
-                [ctx.python, "-m", "training_jobs.rlhf", "sweep", "--output"]
-                + [str(out / "sweep.json"), "--prompts", str(prompts)]
-                + ["--policy", str(start.folder), *models, "--progress", *flags(sampling)]
-                + ["--ks", *map(str, job.params["sweep_ks"])]
-                + ["--temperatures", *map(str, job.params["sweep_temperatures"])],
-                weight=(0.8, 1.0),
+            sweep_config = SweepConfig(
+                output=str(out / "sweep.json"),
+                ks=job.params["sweep_ks"],
+                temperatures=[float(t) for t in job.params["sweep_temperatures"]],
+                sampling=config.sampling,
+                scoring=config.scoring,
             )
+            ctx.run_core("training_jobs.rlhf", "sweep", sweep_config, weight=(0.8, 1.0))
         metrics = json.loads((out / "metrics.json").read_text())
         published = ctx.publish(out, "policy")
         model_version_register(

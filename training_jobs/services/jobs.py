@@ -9,9 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from config.errors import ApplicationError
 
 from ..models import Iteration, Job, JobKind, JobState
 
@@ -20,8 +23,10 @@ GPU_KINDS = {JobKind.REWARD_HELPFULNESS, JobKind.REWARD_SAFETY, JobKind.REJECTIO
 LOG_KEEP_CHARS = 20_000
 
 
-class JobError(Exception):
-    pass
+class JobError(ApplicationError):
+    """What was asked of a job or a version conflicts with its state (the API answers 409)."""
+
+    status_code = 409
 
 
 def _queue_for(kind: str, params: dict[str, Any]) -> str:
@@ -55,13 +60,20 @@ def job_create(
     user: AbstractBaseUser | None = None,
     request_key: str | None = None,
 ) -> Job:
-    """Record a job and enqueue it on commit. The same `request_key` twice returns the first."""
+    """Record a job and enqueue it on commit. The same `request_key` twice returns the first.
+
+    Raises ValidationError for a kind Margin cannot run or parameters its runner refuses."""
     from ..runners import RUNNERS
 
     if kind not in RUNNERS:
-        raise JobError(f"Margin cannot run {kind!r} jobs; choose one of {', '.join(RUNNERS)}.")
+        raise ValidationError(
+            {"kind": f"Margin cannot run {kind!r} jobs; choose one of {', '.join(RUNNERS)}."}
+        )
     params = dict(params or {})
-    RUNNERS[kind].validate(params)
+    try:
+        RUNNERS[kind].validate(params)
+    except ValidationError as exc:
+        raise ValidationError({"params": exc.messages}) from exc
     if request_key:
         existing = Job.objects.filter(request_key=request_key).first()
         if existing:
@@ -103,14 +115,22 @@ def job_claim(*, job_id: int, attempt: int) -> Job | None:
 
 
 def job_progress(
-    *, job_id: int, progress: float | None = None, detail: str = "", log_append: str = ""
+    *,
+    job_id: int,
+    progress: float | None = None,
+    detail: str = "",
+    log_append: str = "",
+    metrics: dict[str, Any] | None = None,
 ) -> bool:
-    """Heartbeat with progress; returns True when a cancel was requested."""
+    """Heartbeat with progress (and, when given, the whole metric series: see
+    runners/metrics.py); returns True when a cancel was requested."""
     fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress is not None:
         fields["progress"] = min(max(progress, 0.0), 1.0)
     if detail:
         fields["progress_detail"] = detail[:300]
+    if metrics is not None:
+        fields["metrics"] = metrics
     with transaction.atomic():
         job = Job.objects.select_for_update().only("log", "cancel_requested").get(pk=job_id)
         if log_append:

@@ -6,12 +6,7 @@ so every link and form also works without JavaScript."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +14,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+
+from annotation.roles import role_required
 
 from .. import plots, reports, selectors
 from ..models import Iteration, JobState, ModelVersion
@@ -35,24 +32,12 @@ from ..services import (
 from .forms import IterationForm, JobForm, ServePolicyForm
 
 
-def is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def targets(request: HttpRequest, part: str) -> bool:
     """An htmx request for one part of the page (the element with this id)."""
-    return is_htmx(request) and request.headers.get("HX-Target") == part
+    return bool(request.htmx) and request.htmx.target == part
 
 
-def ml_engineer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not selectors.can_manage_jobs(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+ml_engineer_required = role_required(selectors.can_manage_jobs)
 
 
 # Iterations ----------------------------------------------------------------------------------
@@ -153,8 +138,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
                     iteration=iteration,
                     user=request.user,
                 )
-            except JobError as exc:
-                form.add_error("params", str(exc))
+            except DjangoValidationError as exc:
+                form.add_error(None, exc)
             else:
                 if iteration is not None:
                     return redirect("iteration", iteration.pk)
@@ -190,10 +175,24 @@ def _policy_context(version: ModelVersion | None) -> dict:
     }
 
 
+def _metric_charts(job) -> list:
+    """One small chart per (stage, metric) the job's cores reported, against the step."""
+    charts = [
+        plots.step_chart(
+            title=f"{stage}: {name.replace('_', ' ')}",
+            points=points,
+            description=f"{name} against the step of the {stage} stage",
+        )
+        for stage, name, points in reports.job_metric_series(job)
+    ]
+    return [(chart, []) for chart in charts]
+
+
 def _job_context(job, *, seen: str = "", message: str = "") -> dict:
     version = getattr(job, "model_version", None)
     return {
         **({} if seen else _policy_context(version)),
+        "metric_charts": [] if seen else _metric_charts(job),
         "job": job,
         "version": version,
         "snapshot": reports.snapshot_summary(job.data_snapshot or {}),
@@ -209,6 +208,9 @@ def _job_context(job, *, seen: str = "", message: str = "") -> dict:
 @ml_engineer_required
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=job_id)
+    if targets(request, "job-metrics"):
+        context = {"job": job, "metric_charts": _metric_charts(job)}
+        return render(request, "training_jobs/job.html#metrics", context)
     if targets(request, "job-status"):
         context = _job_context(job, seen=request.GET.get("seen", ""))
         return render(request, "training_jobs/job.html#status", context)
@@ -222,7 +224,7 @@ def _job_action(request: HttpRequest, job_id: int, action) -> HttpResponse:
         job = action(job=job)
     except JobError as exc:
         message = str(exc)
-    if is_htmx(request):
+    if request.htmx:
         context = _job_context(job, seen=seen, message=message)
         context["actions_changed"] = True
         return render(request, "training_jobs/job.html#status", context)
@@ -340,7 +342,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         {
             "table": reports.table8(versions_found),
             "charts": [(chart, plots.legend_positions(chart)) for chart in charts],
-            "grade_labels": reports.GRADE_LABELS,
         },
     )
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from inference import ModelVariant, SamplingParams, load_backend
-from training_jobs.rlhf.config import FinetuneConfig
+from training_jobs.rlhf.config import FinetuneConfig, Training
 from training_jobs.rlhf.finetune import main
 from training_jobs.rlhf.pool import prompt_key
 
@@ -27,10 +27,7 @@ def test_new_policy_loads_and_generates(tiny_policy_source, pool_file, tmp_path)
         pool=str(pool_file),
         policy=str(tiny_policy_source),
         output_dir=str(out),
-        epochs=8.0,
-        lr=1e-2,
-        batch_size=3,
-        micro_batch=2,
+        training=Training(epochs=8.0, lr=1e-2, batch_size=3, micro_batch=2),
         progress=False,
     )
     metrics = main(cfg)

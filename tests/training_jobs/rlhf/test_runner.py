@@ -5,6 +5,7 @@ first's answers, and the new policy as a variant that the generation backend loa
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from annotation.generation.backends import backend_for, to_inference_variant
 from annotation.models import Prompt, PromptBatch
@@ -156,5 +157,5 @@ def test_two_rounds_register_policies_and_the_second_is_served(
     ],
 )
 def test_invalid_params_are_refused_before_a_job_exists(artifact_root, params, message):
-    with pytest.raises(JobError, match=message):
+    with pytest.raises(ValidationError, match=message):
         job_create(kind="rejection_sampling", params=params)

@@ -134,6 +134,40 @@ def test_job_page_shows_progress_and_log_and_polls_while_running(web, iteration)
     assert 'id="job-actions" class="row" hx-swap-oob="true"' in final and 'id="retry"' in final
 
 
+def test_job_page_plots_every_metric_each_stage_reported(web, iteration):
+    job = Job.objects.create(
+        kind="rejection_sampling",
+        iteration=iteration,
+        state="running",
+        started_at=timezone.now(),
+        metrics={
+            "finetune": {
+                "loss": [[1, 2.5], [2, 1.9], [3, 1.2]],
+                "lr": [[1, 2e-5], [2, 1.1e-5], [3, 2e-6]],
+            },
+            "ppo": {"kl <b>": [[1, 0.01], [2, 0.02]], "broken": [["x", 1]]},
+        },
+    )
+    client = web("engineer")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    for title in ("finetune: loss", "finetune: lr", "ppo: kl &lt;b&gt;"):
+        assert f">{title}</text>" in page
+    assert "ppo: broken" not in page and "<b>" not in page
+    assert page.count("<path d=") == 3
+
+    fragment = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-metrics")
+    body = fragment.content.decode()
+    assert body.lstrip().startswith('<section id="job-metrics"') and "<html" not in body
+    assert 'hx-trigger="every 5s"' in body
+    Job.objects.filter(pk=job.pk).update(
+        state="succeeded", finished_at=timezone.now(), output_dir="x"
+    )
+    body = client.get(
+        f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-metrics"
+    ).content.decode()
+    assert "hx-trigger" not in body and ">finetune: loss</text>" in body
+
+
 def test_job_list_fragment_stops_polling_when_every_job_is_final(web, iteration, finished_job):
     response = web("engineer").get(
         f"/iterations/{iteration.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="jobs"

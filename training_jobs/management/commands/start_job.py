@@ -15,11 +15,12 @@ import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from training_jobs.models import Iteration, Job, JobState
 from training_jobs.runners import RUNNERS
-from training_jobs.services import JobError, job_create
+from training_jobs.services import job_create
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -106,8 +107,8 @@ class Command(BaseCommand):
                 user=user,
                 request_key=options["request_key"] or None,
             )
-        except JobError as exc:
-            raise CommandError(str(exc)) from exc
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
         self.stdout.write(f"job {job.pk}: {job.get_kind_display()}, {job.state} on {job.queue}")
         if not options["wait"]:
             return

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcore.cli import nested, option
-from training_jobs.rlhf.reward import SAFETY_THRESHOLD
+from rewardtrain.grades import UNSAFE_THRESHOLD
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Rewards:
     helpfulness_model: str = option("", "Helpfulness reward model folder (R_h).")
     safety_model: str = option("", "Safety reward model folder (R_s); empty: R_h alone.")
     safety_threshold: float = option(
-        SAFETY_THRESHOLD, "R_c = R_s for a safety prompt or when sigmoid(R_s) is below this."
+        UNSAFE_THRESHOLD, "R_c = R_s for a safety prompt or when sigmoid(R_s) is below this."
     )
     whiten_score: bool = option(
         True, "Whiten R_c over the rollout batch after routing (the paper's WHITEN)."
