@@ -19,7 +19,12 @@ from config.errors import ApplicationError
 from ..models import Iteration, Job, JobKind, JobState
 
 logger = logging.getLogger(__name__)
-GPU_KINDS = {JobKind.REWARD_HELPFULNESS, JobKind.REWARD_SAFETY, JobKind.REJECTION_SAMPLING}
+GPU_KINDS = {
+    JobKind.REWARD_HELPFULNESS,
+    JobKind.REWARD_SAFETY,
+    JobKind.REJECTION_SAMPLING,
+    JobKind.PPO,
+}
 LOG_KEEP_CHARS = 20_000
 
 

@@ -159,12 +159,17 @@ def apply_preset(cfg: PPOConfig) -> PPOConfig:
 
 
 def check(cfg: PPOConfig, world: int = 1) -> None:
-    """Raise ValueError naming the first inconsistent value."""
-    o = cfg.optim
+    """Raise ValueError naming the first missing or inconsistent value."""
     if not (cfg.rollout.prompts and cfg.rollout.policy and cfg.rewards.helpfulness_model):
         raise ValueError("ppo needs --prompts, --policy and --helpfulness-model")
     if not cfg.output_dir:
         raise ValueError("ppo needs --output-dir")
+    check_shape(cfg, world)
+
+
+def check_shape(cfg: PPOConfig, world: int = 1) -> None:
+    """Raise ValueError when the batch shape or sampling cannot work on `world` processes."""
+    o = cfg.optim
     if o.rollouts % o.mini_batch:
         raise ValueError(f"--rollouts {o.rollouts} is not a multiple of --mini-batch")
     if o.mini_batch % world:

@@ -523,6 +523,7 @@ class PPOTrainer:
             self._save_policy(self.out / ckpt.BEST)
             self.best = {"heldout_reward": None, "iteration": len(self.history)}
         summary = {
+            "method": "ppo",
             "iterations": len(self.history),
             "stopped_early": stopped_early,
             "best": self.best,
