@@ -49,7 +49,8 @@ def write_prompts(path: Path, prompts: list[list[str]]) -> Path:
 
 def warm_policy(folder: Path, prompts: list[list[str]], seed: int = 0) -> Path:
     """Fine-tune a random tiny Llama on varied answers (the SFT model the loop starts from)."""
-    from training_jobs.rlhf.config import FinetuneConfig
+    from mlcore.progress import Progress
+    from training_jobs.rlhf.config import Training
     from training_jobs.rlhf.finetune import train
 
     base = helpers.policy_folder(folder.parent / "random-policy", seed=seed)
@@ -62,17 +63,8 @@ def warm_policy(folder: Path, prompts: list[list[str]], seed: int = 0) -> Path:
         for p in prompts
         for _ in range(2)
     ]
-    cfg = FinetuneConfig(
-        policy=str(base),
-        output_dir=str(folder),
-        epochs=3,
-        lr=3e-3,
-        batch_size=32,
-        micro_batch=32,
-        max_length=64,
-        progress=False,
-    )
-    train(cfg, pool, folder)
+    cfg = Training(epochs=3, lr=3e-3, batch_size=32, micro_batch=32, max_length=64)
+    train(str(base), cfg, pool, folder, Progress(bar=False, path=""), seed=seed)
     return folder
 
 
