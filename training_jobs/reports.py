@@ -359,3 +359,44 @@ def policy_round_facts(version: ModelVersion) -> list[tuple[str, str]]:
             f"{number(tuned.get('last_loss'))}",
         ),
     ]
+
+
+def policy_ppo_facts(version: ModelVersion) -> list[tuple[str, str]]:
+    """What the PPO run that made this policy did, as (label, value) rows."""
+    metrics = version.metrics or {}
+    if metrics.get("method") != "ppo":
+        return []
+    best, last = metrics.get("best") or {}, metrics.get("last") or {}
+
+    def number(value: Any, digits: int = 3) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+    def share(name: str) -> str:
+        value = last.get(name)
+        return f"{100 * value:.0f}%" if isinstance(value, int | float) else "–"
+
+    stopped = " (stopped early)" if metrics.get("stopped_early") else ""
+    return [
+        ("Iterations", f"{metrics.get('iterations', '–')}{stopped}"),
+        (
+            "Prompts",
+            f"{metrics.get('prompts', '–')} ({metrics.get('heldout_prompts', 0)} held out)",
+        ),
+        (
+            "Chosen policy",
+            f"iteration {best.get('iteration', '–')}, held-out mean R_c "
+            f"{number(best.get('heldout_reward'))}",
+        ),
+        ("Last mean R_c (raw)", number(last.get("reward_mean"))),
+        (
+            "Last KL (k1 / k3, per answer)",
+            f"{number(last.get('kl_k1'), 4)} / {number(last.get('kl_k3'), 4)}",
+        ),
+        (
+            "Last routing",
+            f"safety prompt {share('routed_safety_flag')}, below the threshold "
+            f"{share('routed_threshold')}, helpfulness {share('routed_helpfulness')}",
+        ),
+        ("Critic initialised from", str(metrics.get("critic_initialised_from", "–"))),
+        ("Processes", str(metrics.get("world_size", "–"))),
+    ]

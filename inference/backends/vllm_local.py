@@ -10,13 +10,18 @@ consecutive seeds s, s+1, ..., s+n-1 (how rejection sampling asks for K answers)
 one request with n and seed s (`request_groups`): vLLM seeds its child j with s+j, so that is
 the same as n requests, with the prompt prefilled once. `LLM.chat` applies the tokenizer's chat
 template, as reward-model training reads it. `seconds` is the wall time of the whole call.
+
+A trainer that generates with the policy it is training (PPO) builds the backend with
+`weight_updates=True` (the engine then runs in this process) and calls `load_weights` with the
+new weights before each round of generation; that also drops the engine's prefix cache, whose
+keys and values were computed with the old weights.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +55,17 @@ class VLLMBackend:
         *,
         max_context: int = 2048,
         truncation: TruncationPolicy = "drop_oldest",
+        weight_updates: bool = False,
         **engine_kwargs: Any,
     ) -> None:
+        import os
+
         vllm = import_vllm()
         if not Path(model_dir, "config.json").is_file():
             raise ModelNotFound(f"no model folder at {model_dir}")
+        if weight_updates:
+            # The engine core in this process: new weights are handed over, not pickled.
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         self.model = str(model_dir)
         self.llm = vllm.LLM(model=self.model, max_model_len=max_context, **engine_kwargs)
         self.fitter = ContextFitter(self.llm.get_tokenizer(), max_context, truncation)
@@ -102,8 +113,19 @@ class VLLMBackend:
                     params=per_sample[index],
                     model=self.model,
                     dropped_turns=fitted[index][1],
+                    prompt_token_ids=tuple(out.prompt_token_ids or ()),
+                    token_ids=tuple(choice.token_ids),
                 )
         return [r for r in results if r is not None]
+
+    def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
+        """Copy new weights (transformers parameter names, full tensors) into the engine and
+        drop its prefix cache; the next `generate` samples from them."""
+        self.llm.collective_rpc(
+            "reload_weights",
+            kwargs={"weights_iterator": list(named_tensors), "is_checkpoint_format": True},
+        )
+        self.llm.reset_prefix_cache()
 
     def close(self) -> None:
         """Drop the engine so its memory can be freed."""

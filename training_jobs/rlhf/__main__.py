@@ -1,4 +1,4 @@
-"""Command line: ``python -m training_jobs.rlhf sample|select|finetune|sweep|round ...``."""
+"""Command line: ``python -m training_jobs.rlhf sample|select|finetune|sweep|round|ppo ...``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from training_jobs.rlhf.config import COMMANDS, make_parser
 def run(argv: list[str] | None = None) -> None:
     cfg = parse_config(make_parser(), COMMANDS, argv)
     from training_jobs.rlhf import finetune, rounds, sample, select, sweep
+    from training_jobs.rlhf.ppo import trainer
 
     command = {
         "SampleConfig": sample.main,
@@ -18,6 +19,7 @@ def run(argv: list[str] | None = None) -> None:
         "FinetuneConfig": finetune.main,
         "SweepConfig": sweep.main,
         "RoundConfig": rounds.main,
+        "PPOConfig": trainer.main,
     }[type(cfg).__name__]
     result = command(cfg)
     summary = {k: v for k, v in result.items() if k not in ("series", "config")}

@@ -1,5 +1,6 @@
-"""Typed configurations of the five commands, composed from three parts (sampling, scoring,
-training); `mlcore.cli` turns them into the command line and back into flags for launchers.
+"""Typed configurations of the commands: rejection sampling's five, composed from three parts
+(sampling, scoring, training), and PPO's (`training_jobs.rlhf.ppo.config`); `mlcore.cli` turns
+them into the command line and back into flags for launchers.
 
     round = output folder + Sampling + Scoring + Training (its flags behind "--train-")
     sweep = output file + Sampling + Scoring + the K and temperature grid
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from mlcore.cli import make_parser as _make_parser
 from mlcore.cli import nested, option
 from rewardtrain.grades import UNSAFE_THRESHOLD
+from training_jobs.rlhf.ppo.config import PPOConfig
 
 
 @dataclass
@@ -144,12 +146,14 @@ COMMANDS: dict[str, type] = {
     "finetune": FinetuneConfig,
     "sweep": SweepConfig,
     "round": RoundConfig,
+    "ppo": PPOConfig,
 }
 
 
 def make_parser():
     return _make_parser(
         "python -m training_jobs.rlhf",
-        "Rejection sampling (Llama 2, §3.2.3): sample, select, finetune, sweep, round.",
+        "Policy optimisation (Llama 2, §3.2.3): rejection sampling (sample, select, finetune, "
+        "sweep, round) and PPO (ppo).",
         COMMANDS,
     )

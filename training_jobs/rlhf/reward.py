@@ -2,9 +2,12 @@
 
     R_c = R_s  if IS_SAFETY(p) or R_s < 0.15  else R_h        (Touvron et al., 2023, §3.2.3)
 
-with both rewards on the paper's scale, the sigmoid of the reward model's scalar output. The
+with the gate on the paper's scale, the sigmoid of the safety model's scalar output. The
 threshold (`rewardtrain.grades.UNSAFE_THRESHOLD`) had precision 0.89 and recall 0.55 on the
-safety test set.
+safety test set. `route_reason` is the one routing rule: rejection sampling selects by the
+routed sigmoid score (`combined_reward`), PPO optimises the routed raw score (`routed_raw`;
+R~_c = WHITEN(LOGIT(R_c)), and LOGIT of the sigmoid is the raw score, which float32 cannot
+recover from the sigmoid once |x| > ~17).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from rewardtrain.grades import UNSAFE_THRESHOLD
 from training_jobs.rlhf.config import Scoring
 
 RewardModelName = Literal["helpfulness", "safety"]
+RouteReason = Literal["safety_flag", "threshold", "helpfulness"]
+ROUTE_REASONS: tuple[RouteReason, ...] = ("safety_flag", "threshold", "helpfulness")
 
 
 def sigmoid(x: float) -> float:
@@ -28,19 +33,43 @@ def sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def route(
+def route_reason(
     is_safety: bool, safety_p: float | None, threshold: float = UNSAFE_THRESHOLD
-) -> RewardModelName:
-    """Which reward model judges a sample: "safety" (R_s) or "helpfulness" (R_h).
+) -> RouteReason:
+    """Why a sample gets the reward it gets: "safety_flag" (a safety prompt: R_s),
+    "threshold" (sigmoid(R_s) below the threshold: R_s) or "helpfulness" (R_h).
 
     ``safety_p`` is sigmoid(R_s), or None when there is no safety model (then R_h always).
     A score exactly at the threshold is not below it, so it goes to R_h.
     """
     if safety_p is None:
         return "helpfulness"
-    if is_safety or safety_p < threshold:
-        return "safety"
+    if is_safety:
+        return "safety_flag"
+    if safety_p < threshold:
+        return "threshold"
     return "helpfulness"
+
+
+def route(
+    is_safety: bool, safety_p: float | None, threshold: float = UNSAFE_THRESHOLD
+) -> RewardModelName:
+    """Which reward model judges a sample: "safety" (R_s) or "helpfulness" (R_h)."""
+    reason = route_reason(is_safety, safety_p, threshold)
+    return "helpfulness" if reason == "helpfulness" else "safety"
+
+
+def routed_raw(
+    is_safety: bool,
+    helpfulness_raw: float,
+    safety_raw: float | None,
+    threshold: float = UNSAFE_THRESHOLD,
+) -> tuple[float, RouteReason]:
+    """R_c on the reward models' raw scale (what PPO whitens) and why it was routed there."""
+    reason = route_reason(is_safety, None if safety_raw is None else sigmoid(safety_raw), threshold)
+    if reason == "helpfulness":
+        return helpfulness_raw, reason
+    return safety_raw, reason  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -139,3 +168,18 @@ class RewardModels:
             ]
             for i, is_safety in enumerate(safety)
         ]
+
+
+def reward_model_record(path: str) -> dict[str, Any] | None:
+    """A reward model folder in a policy's provenance: its path and its rewardtrain.json."""
+    import json
+    from pathlib import Path
+
+    if not path:
+        return None
+    meta = Path(path) / "rewardtrain.json"
+    return {
+        "path": str(Path(path).resolve()),
+        "rewardtrain": json.loads(meta.read_text()) if meta.is_file() else None,
+    }
+

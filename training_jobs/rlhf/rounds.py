@@ -22,27 +22,18 @@ from mlcore.progress import Progress
 from training_jobs.rlhf import finetune, sample
 from training_jobs.rlhf.config import RoundConfig
 from training_jobs.rlhf.pool import read_jsonl, write_jsonl
-from training_jobs.rlhf.reward import RewardModels
+from training_jobs.rlhf.reward import RewardModels, reward_model_record
 from training_jobs.rlhf.select import read_pools, select
 
 
 def provenance(cfg: RoundConfig) -> dict[str, Any]:
-    def folder(path: str) -> dict[str, Any] | None:
-        if not path:
-            return None
-        meta = Path(path) / "rewardtrain.json"
-        return {
-            "path": str(Path(path).resolve()),
-            "rewardtrain": json.loads(meta.read_text()) if meta.is_file() else None,
-        }
-
     prompts = cfg.sampling.prompts
     return {
         "method": "rejection_sampling",
         "start_policy": str(Path(cfg.sampling.policy).resolve()),
         "reward_models": {
-            "helpfulness": folder(cfg.scoring.helpfulness_model),
-            "safety": folder(cfg.scoring.safety_model),
+            "helpfulness": reward_model_record(cfg.scoring.helpfulness_model),
+            "safety": reward_model_record(cfg.scoring.safety_model),
         },
         "prompts": {"path": str(Path(prompts).resolve()), "sha256": file_sha256(prompts)},
         "earlier_pools": [{"path": p, "sha256": file_sha256(p)} for p in cfg.earlier_pools],

@@ -1,6 +1,7 @@
 """Runners: what a job of each kind does on a worker. Each calls a Django-free core."""
 
 from .evaluation import EvaluationRunner
+from .ppo import PPORunner
 from .rejection_sampling import RejectionSamplingRunner
 from .reward_model import RewardModelRunner
 
@@ -9,6 +10,7 @@ RUNNERS = {
     "reward_safety": RewardModelRunner("safety"),
     "evaluation": EvaluationRunner(),
     "rejection_sampling": RejectionSamplingRunner(),
+    "ppo": PPORunner(),
 }
 
 __all__ = ["RUNNERS"]

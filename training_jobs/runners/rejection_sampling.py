@@ -5,7 +5,9 @@ fine-tune), optionally a K x temperature sweep, and register the new policy.
 Parameters: `batches` (prompt batch ids; a safety-stage batch marks its prompts as safety
 prompts), `policy_version` (else the iteration's start policy, else the base model),
 `helpfulness_version` / `safety_version` (else the newest of each kind), `sweep_ks` and
-`sweep_temperatures` (both given: sweep.json beside the policy), `device`, and the flags of
+`sweep_temperatures` (both given: sweep.json beside the policy), `then_ppo` (a PPO job's
+parameters: when the round succeeds, a PPO job starts from its policy in the same iteration,
+the paper's RLHF-V5), `device`, and the flags of
 `RoundConfig` that Margin does not set itself (k, temperature, train_lr, train_epochs, ...; the
 fine-tuning ones are also accepted without their "train_" prefix, as jobs gave them before).
 """
@@ -18,7 +20,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from annotation.models import GuidelineStage, Prompt
 from config.artifacts import artifact_path
 from mlcore.cli import field_names
 from mlcore.files import file_sha256
@@ -29,6 +30,7 @@ from ..services.iterations import model_version_register
 from ..services.jobs import JobError
 from .base import Runner
 from .context import JobContext
+from .inputs import prompts_export, reward_model_version
 from .params import check_against, core_config
 
 VERSION_PARAMS = {
@@ -36,7 +38,14 @@ VERSION_PARAMS = {
     "helpfulness_version": ModelVersion.Kind.REWARD_HELPFULNESS,
     "safety_version": ModelVersion.Kind.REWARD_SAFETY,
 }
-MARGIN_PARAMS = {"batches", "device", "sweep_ks", "sweep_temperatures", *VERSION_PARAMS}
+MARGIN_PARAMS = {
+    "batches",
+    "device",
+    "sweep_ks",
+    "sweep_temperatures",
+    "then_ppo",
+    *VERSION_PARAMS,
+}
 RESERVED = {
     "prompts",
     "policy",
@@ -56,6 +65,12 @@ UNPREFIXED = {name: f"train_{name}" for name in field_names(Training) - {"batch_
 def core_params(params: dict[str, Any]) -> dict[str, Any]:
     """The job's parameters for RoundConfig: Margin's own left out, old names mapped."""
     return {UNPREFIXED.get(k, k): v for k, v in params.items() if k not in MARGIN_PARAMS}
+
+
+def then_ppo_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The chained PPO job's parameters: the round's batches and device unless it names its own."""
+    inherited = {k: params[k] for k in ("batches", "device") if k in params}
+    return {**inherited, **params["then_ppo"]}
 
 
 def _numbers(value: Any, kind: tuple[type, ...]) -> bool:
@@ -103,11 +118,19 @@ class RejectionSamplingRunner(Runner):
             raise ValidationError("sweep_temperatures must be a list of numbers in (0, 2]")
         if bool(ks) != bool(temperatures):
             raise ValidationError("give both sweep_ks and sweep_temperatures, or neither")
+        if "then_ppo" in params:
+            then = params["then_ppo"]
+            if not isinstance(then, dict) or "policy_version" in then:
+                raise ValidationError(
+                    "then_ppo must be a PPO job's parameters (without policy_version: it "
+                    "starts from this round's policy)"
+                )
+            from . import RUNNERS
 
-    def _reward_model(self, job: Job, name: str, kind: str) -> ModelVersion | None:
-        if job.params.get(name):
-            return ModelVersion.objects.get(pk=job.params[name])
-        return ModelVersion.objects.filter(kind=kind).order_by("-created_at", "-pk").first()
+            try:
+                RUNNERS["ppo"].validate(then_ppo_params(params))
+            except ValidationError as exc:
+                raise ValidationError([f"then_ppo: {m}" for m in exc.messages]) from exc
 
     def _earlier_pools(self, start: ModelVersion) -> list[tuple[int, Path]]:
         """pool.jsonl of every rejection-sampling round along the start policy's lineage
@@ -125,41 +148,18 @@ class RejectionSamplingRunner(Runner):
             version = version.parent
         return pools[::-1]
 
-    def _export(self, job: Job, ctx: JobContext) -> tuple[Path, int]:
-        """The prompts of the chosen batches as JSONL: {"id", "prompt", "safety", "batch"}."""
-        out = ctx.work_dir / "prompts.jsonl"
-        prompts = Prompt.objects.filter(batch_id__in=job.params["batches"]).select_related("batch")
-        rows = 0
-        safety = 0
-        with out.open("w", encoding="utf-8") as handle:
-            for prompt in prompts.order_by("batch_id", "id"):
-                is_safety = prompt.batch.stage == GuidelineStage.SAFETY
-                record = {
-                    "id": prompt.pk,
-                    "batch": prompt.batch_id,
-                    "prompt": prompt.messages,
-                    "safety": is_safety,
-                }
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                rows += 1
-                safety += is_safety
-        if rows == 0:
-            raise JobError("The chosen batches have no prompts.")
-        ctx.log(f"exported {rows} prompts ({safety} safety prompts)")
-        return out, rows
-
     def run(self, job: Job, ctx: JobContext) -> None:
         backend = core_params(job.params).get("backend")
         if (backend or ("vllm" if job.queue == "gpu" else "transformers")) == "vllm":
             require_vllm(ctx.python)
-        prompts, rows = self._export(job, ctx)
+        prompts, rows = prompts_export(job.params["batches"], ctx)
         start = self.starting_policy(job, "policy_version")
-        helpfulness = self._reward_model(
+        helpfulness = reward_model_version(
             job, "helpfulness_version", ModelVersion.Kind.REWARD_HELPFULNESS
         )
         if helpfulness is None:
             raise JobError("There is no helpfulness reward model yet; train one first.")
-        safety = self._reward_model(job, "safety_version", ModelVersion.Kind.REWARD_SAFETY)
+        safety = reward_model_version(job, "safety_version", ModelVersion.Kind.REWARD_SAFETY)
         pools = self._earlier_pools(start)
         ctx.save_snapshot(
             {
@@ -202,7 +202,18 @@ class RejectionSamplingRunner(Runner):
             ctx.run_core("training_jobs.rlhf", "sweep", sweep_config, weight=(0.8, 1.0))
         metrics = json.loads((out / "metrics.json").read_text())
         published = ctx.publish(out, "policy")
-        model_version_register(
+        version = model_version_register(
             job=job, kind=ModelVersion.Kind.POLICY, path=published, parent=start, metrics=metrics
         )
         ctx.output_dir = published
+        if "then_ppo" in job.params:
+            from ..services.jobs import job_create
+
+            chained = job_create(
+                kind=JobKind.PPO,
+                params={**then_ppo_params(job.params), "policy_version": version.pk},
+                iteration=job.iteration,
+                user=job.created_by,
+                request_key=f"job-{job.pk}-then-ppo",
+            )
+            ctx.log(f"started PPO job {chained.pk} from {version.name}")

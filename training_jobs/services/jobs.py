@@ -24,6 +24,7 @@ GPU_KINDS = {
     JobKind.REWARD_SAFETY,
     JobKind.REJECTION_SAMPLING,
     JobKind.EVALUATION,
+    JobKind.PPO,
 }
 LOG_KEEP_CHARS = 20_000
 

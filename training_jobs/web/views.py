@@ -167,11 +167,12 @@ def job_new(request: HttpRequest) -> HttpResponse:
 def _policy_context(version: ModelVersion | None) -> dict:
     """The round that made a policy and its sweep plots (Figures 7 and 8), when there are any."""
     if version is None or version.kind != ModelVersion.Kind.POLICY:
-        return {"round_facts": [], "sweep_charts": []}
+        return {"round_facts": [], "ppo_facts": [], "sweep_charts": []}
     sweep = reports.policy_sweep(version)
     charts = plots.sweep_charts(sweep) if sweep else []
     return {
         "round_facts": reports.policy_round_facts(version),
+        "ppo_facts": reports.policy_ppo_facts(version),
         "sweep": sweep,
         "sweep_charts": [(chart, plots.legend_positions(chart)) for chart in charts],
     }
