@@ -182,4 +182,3 @@ def reward_model_record(path: str) -> dict[str, Any] | None:
         "path": str(Path(path).resolve()),
         "rewardtrain": json.loads(meta.read_text()) if meta.is_file() else None,
     }
-

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from rewardtrain.data import file_sha256
+from mlcore.files import file_sha256
 from training_jobs.rlhf.ppo.config import PPOConfig, apply_preset, check_shape
 
 from ..models import Job, JobKind, ModelVersion
