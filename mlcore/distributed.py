@@ -4,6 +4,7 @@ FSDP wrapping, full state dicts for saving (and for a rollout engine), and small
     dist = setup()                        # Dist(rank, world, local_rank, device); world 1 alone
     model = wrap(model, dist, fsdp=False) # DDP (world > 1), FSDP2 per decoder layer, or as is
     core = unwrap(model)                  # the module itself (save_pretrained, config, ...)
+    with no_sync(model, last=k == n - 1): loss.backward()   # accumulate, reduce at the last
     state, optim = full_state(model, optimizer)     # every process calls; CPU tensors
     totals = all_sum(torch.tensor([loss, tokens]))  # float64 sums over processes
     teardown()
@@ -15,6 +16,7 @@ process, so a core runs the same code on a laptop and on a node.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -160,6 +162,21 @@ def load_full_state(
             optim_state_dict=optim_state,
             options=options,
         )
+
+
+def no_sync(model: torch.nn.Module, *, last: bool):
+    """Context of one backward pass of a step that accumulates gradients over several: only
+    the last reduces them over processes. DDP: `no_sync()` for the others. FSDP: sync off for
+    the others and on again for the last (left off, no backward of the step would
+    reduce-scatter). A no-op on one process."""
+    if not initialized():
+        return contextlib.nullcontext()
+    if is_sharded(model):
+        model.set_requires_gradient_sync(last)
+        return contextlib.nullcontext()
+    if last or not hasattr(model, "no_sync"):
+        return contextlib.nullcontext()
+    return model.no_sync()
 
 
 def all_sum(values: torch.Tensor) -> torch.Tensor:

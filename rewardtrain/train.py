@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
-from mlcore.distributed import setup_distributed
+from mlcore import distributed
 from mlcore.progress import Progress
 from rewardtrain import checkpoint
 from rewardtrain.config import TrainConfig
@@ -97,54 +96,6 @@ def training_order(n: int, epochs: float, seed: int) -> list[int]:
     return order[:wanted]
 
 
-def wrap_model(model: RewardModel, cfg: TrainConfig, world: int, device: torch.device):
-    """DDP, FSDP (fully_shard per decoder layer) or the model itself."""
-    if world == 1:
-        return model
-    if cfg.fsdp:
-        from torch.distributed.fsdp import fully_shard
-
-        for layer in model.body.layers:
-            fully_shard(layer)
-        fully_shard(model)
-        return model
-    from torch.nn.parallel import DistributedDataParallel
-
-    return DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None
-    )
-
-
-def _no_sync(model, cfg: TrainConfig, last: bool):
-    """Gradient sync off for every row of a step but the last, whose backward reduces the
-    accumulated gradients over the ranks."""
-    if not dist.is_initialized():
-        return nullcontext()
-    if cfg.fsdp:
-        model.set_requires_gradient_sync(last)
-        return nullcontext()
-    return nullcontext() if last else model.no_sync()
-
-
-def _state(model, optimizer, full: bool = True):
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
-
-    options = StateDictOptions(full_state_dict=full, cpu_offload=True)
-    return get_state_dict(model, optimizer, options=options)
-
-
-def _load_state(model, optimizer, saved: dict[str, Any]) -> None:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-    set_state_dict(
-        model,
-        optimizer,
-        model_state_dict=saved["model"],
-        optim_state_dict=saved["optimizer"],
-        options=StateDictOptions(full_state_dict=True),
-    )
-
-
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
@@ -172,7 +123,7 @@ def train_step(
         margin = torch.tensor([batch[k].margin for k in row.keys], device=device)
         weight = torch.tensor([0.0 if it.filler else 1.0 for it in row_items], device=device)
         last = n == len(mine) - 1
-        with _no_sync(model, cfg, last):
+        with distributed.no_sync(model, last=last):
             with autocast:
                 rewards = model(
                     row.input_ids,
@@ -192,10 +143,7 @@ def train_step(
             ],
             dtype=torch.float64,
         )
-    if cfg.fsdp and dist.is_initialized():
-        model.set_requires_gradient_sync(True)
-    if dist.is_initialized():
-        dist.all_reduce(totals)
+    totals = distributed.all_sum(totals)
     return {
         "loss": totals[0].item() / len(batch),
         "accuracy": totals[1].item() / len(batch),
@@ -238,7 +186,8 @@ def setup(cfg: TrainConfig) -> Run:
     and the newest complete checkpoint when resuming."""
     if not cfg.output_dir or not cfg.model:
         raise ValueError("train needs output_dir and model")
-    rank, world, device = setup_distributed()
+    processes = distributed.setup()
+    rank, world, device = processes.rank, processes.world, processes.device
     out = Path(cfg.output_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -254,8 +203,8 @@ def setup(cfg: TrainConfig) -> Run:
     torch.manual_seed(cfg.seed)
     model = RewardModel(load_sequence_classifier(cfg.model, tokenizer.pad_token_id)).to(device)
     model.train()
-    model = wrap_model(model, cfg, world, device)
-    core: RewardModel = model.module if hasattr(model, "module") else model
+    model = distributed.wrap(model, processes, fsdp=cfg.fsdp)
+    core: RewardModel = distributed.unwrap(model)
     optimizer = make_optimizer(model, cfg)
 
     order = training_order(len(train_pairs), cfg.epochs, cfg.seed)
@@ -270,7 +219,7 @@ def setup(cfg: TrainConfig) -> Run:
     latest = checkpoint.latest_checkpoint(out / "checkpoints") if cfg.resume else None
     if latest is not None:
         saved = checkpoint.load_checkpoint(latest)
-        _load_state(model, optimizer, saved)
+        distributed.load_full_state(model, optimizer, saved["model"], saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
         start = saved["step"]
         del saved
@@ -329,7 +278,7 @@ def train(run: Run) -> None:
 
 def save_checkpoint(run: Run, step: int) -> None:
     """A resumable checkpoint (model, optimizer, schedule, step); the oldest are pruned."""
-    model_state, optim_state = _state(run.model, run.optimizer)
+    model_state, optim_state = distributed.full_state(run.model, run.optimizer)
     if run.rank == 0:
         state = {
             "model": model_state,
@@ -340,8 +289,7 @@ def save_checkpoint(run: Run, step: int) -> None:
         }
         checkpoint.save_checkpoint(run.checkpoints, step, state)
         checkpoint.prune_checkpoints(run.checkpoints, run.cfg.keep_checkpoints)
-    if dist.is_initialized():
-        dist.barrier()
+    distributed.barrier()
 
 
 def save(run: Run) -> dict[str, Any]:
@@ -355,7 +303,7 @@ def save(run: Run) -> dict[str, Any]:
         )
         pairs = [t.pair for t in tokenized]
         metrics[name] = pair_metrics(chosen, rejected, pairs, dropped_too_long=dropped)
-    model_state, _ = _state(run.model, run.optimizer)
+    model_state, _ = distributed.full_state(run.model, run.optimizer)
     if run.rank == 0:
         state = {k.removeprefix("classifier."): v for k, v in model_state.items()}
         seconds = run.train_seconds
@@ -384,8 +332,7 @@ def save(run: Run) -> dict[str, Any]:
 
 def finish(run: Run) -> None:
     """Wait until every process is done (rank 0 has written the folder)."""
-    if dist.is_initialized():
-        dist.barrier()
+    distributed.barrier()
 
 
 def main(cfg: TrainConfig) -> dict[str, Any]:

@@ -73,6 +73,16 @@ class Training:
     weight_decay: float = option(0.1, "AdamW weight decay (paper: 0.1).")
     grad_clip: float = option(1.0, "Clip the gradient norm to this (0: no clipping).")
     bf16: bool = option(False, "bfloat16 autocast on GPUs (weights and optimizer stay float32).")
+    fsdp: bool = option(
+        False,
+        "Under torchrun: shard the policy with FSDP, one unit per decoder layer (for policies "
+        "that do not fit one GPU), instead of DDP.",
+    )
+    gradient_checkpointing: bool = option(
+        False,
+        "Activation checkpointing: recompute each decoder layer's activations in the backward "
+        "pass (much less memory, about a third more compute).",
+    )
 
 
 @dataclass
@@ -137,6 +147,12 @@ class RoundConfig:
     sampling: Sampling = nested(Sampling)
     scoring: Scoring = nested(Scoring)
     training: Training = nested(Training, prefix="train_")
+    finetune: bool = option(
+        True,
+        "Fine-tune in this process. --no-finetune stops at pool.jsonl, for the finetune "
+        "command to run next over several processes (torchrun); its finetune.json then joins "
+        "metrics.json.",
+    )
     progress: bool = option(True, "Show a progress bar.")
 
 

@@ -53,7 +53,12 @@ def main(cfg: RoundConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     prompts = sample.read_prompts(sampling.prompts)
     earlier = read_pools(cfg.earlier_pools)
-    shares = {"sample": 0.6, "score": 0.1, "rescore": 0.05 if earlier else 0.0, "finetune": 0.25}
+    shares = {
+        "sample": 0.6,
+        "score": 0.1,
+        "rescore": 0.05 if earlier else 0.0,
+        "finetune": 0.25 if cfg.finetune else 0.0,
+    }
     with Progress(shares, bar=cfg.progress) as progress:
         backend = sample.load_policy_backend(sampling)
         try:
@@ -68,10 +73,12 @@ def main(cfg: RoundConfig) -> dict[str, Any]:
         selection = select(rows, models, earlier, out, str(out.resolve()), progress)
         del models
 
-        pool = read_jsonl(out / "pool.jsonl")
-        tuned = finetune.train(
-            sampling.policy, cfg.training, pool, out, progress, seed=sampling.seed
-        )
+        tuned = None
+        if cfg.finetune:
+            pool = read_jsonl(out / "pool.jsonl")
+            tuned = finetune.train(
+                sampling.policy, cfg.training, pool, out, progress, seed=sampling.seed
+            )
     metrics = {
         "sampling": sample.sampling_stats(rows),
         "selection": selection,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from ..models import ModelVersion
@@ -11,6 +12,9 @@ from ..models import ModelVersion
 if TYPE_CHECKING:
     from ..models import Job
     from .context import JobContext
+
+
+MAX_PROCESSES = 64  # processes of one job on one node (GPUs a node holds, with room)
 
 
 class Runner:
@@ -30,6 +34,23 @@ class Runner:
 
     def run(self, job: Job, ctx: JobContext) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def check_processes(params: dict[str, Any]) -> None:
+        """`nprocs`: how many processes (GPUs) the job's training core runs on, under
+        torchrun on the worker's node; 1 to MAX_PROCESSES."""
+        nprocs = params.get("nprocs", 1)
+        if not isinstance(nprocs, int) or isinstance(nprocs, bool):
+            raise ValidationError(f"nprocs must be an integer from 1 to {MAX_PROCESSES}")
+        if not 1 <= nprocs <= MAX_PROCESSES:
+            raise ValidationError(f"nprocs must be an integer from 1 to {MAX_PROCESSES}")
+
+    @staticmethod
+    def processes(job: Job) -> int:
+        """The job's `nprocs`, else MARGIN_TRAIN_PROCESSES for a job on the gpu queue, else 1."""
+        if "nprocs" in job.params:
+            return int(job.params["nprocs"])
+        return settings.MARGIN_JOBS["TRAIN_PROCESSES"] if job.queue == "gpu" else 1
 
     @staticmethod
     def check_device(params: dict[str, Any]) -> None:

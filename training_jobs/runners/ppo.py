@@ -47,7 +47,6 @@ RESERVED = {
     "progress",
     "resume",
 }
-MAX_PROCESSES = 64
 
 
 def _ids(value: Any) -> bool:
@@ -85,15 +84,9 @@ class PPORunner(Runner):
             pk = params.get(name)
             if pk is not None and not ModelVersion.objects.filter(pk=pk, kind=kind).exists():
                 raise ValidationError(f"{name} {pk} is not a {kind} model version")
-        if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise ValidationError("device must be gpu or cpu")
+        self.check_device(params)
+        self.check_processes(params)
         nprocs = params.get("nprocs", 1)
-        if (
-            not isinstance(nprocs, int)
-            or isinstance(nprocs, bool)
-            or not 1 <= nprocs <= MAX_PROCESSES
-        ):
-            raise ValidationError(f"nprocs must be an integer from 1 to {MAX_PROCESSES}")
         config = core_config(PPOConfig, core)
         try:
             check_shape(apply_preset(config), nprocs)

@@ -7,7 +7,8 @@ prompts), `policy_version` (else the iteration's start policy, else the base mod
 `helpfulness_version` / `safety_version` (else the newest of each kind), `sweep_ks` and
 `sweep_temperatures` (both given: sweep.json beside the policy), `then_ppo` (a PPO job's
 parameters: when the round succeeds, a PPO job starts from its policy in the same iteration,
-the paper's RLHF-V5), `device`, and the flags of
+the paper's RLHF-V5), `device`, `nprocs` (over that many processes the round fine-tunes under
+torchrun, after sampling and selecting in one), and the flags of
 `RoundConfig` that Margin does not set itself (k, temperature, train_lr, train_epochs, ...; the
 fine-tuning ones are also accepted without their "train_" prefix, as jobs gave them before).
 """
@@ -23,7 +24,7 @@ from django.core.exceptions import ValidationError
 from config.artifacts import artifact_path
 from mlcore.cli import field_names
 from mlcore.files import file_sha256
-from training_jobs.rlhf.config import RoundConfig, SweepConfig, Training
+from training_jobs.rlhf.config import FinetuneConfig, RoundConfig, SweepConfig, Training
 
 from ..models import Job, JobKind, JobState, ModelVersion
 from ..services.iterations import model_version_register
@@ -56,6 +57,7 @@ RESERVED = {
     "progress",
     "base_url",
     "model_name",
+    "finetune",
 }
 # Fine-tuning parameters as jobs named them before RoundConfig put them behind "train_"
 # ("batch_size" is sampling's, and was "train_batch_size" already).
@@ -111,6 +113,7 @@ class RejectionSamplingRunner(Runner):
             if pk is not None and not ModelVersion.objects.filter(pk=pk, kind=kind).exists():
                 raise ValidationError(f"{name} {pk} is not a {kind} model version")
         self.check_device(params)
+        self.check_processes(params)
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
             raise ValidationError("sweep_ks must be a list of integers from 1 to 100")
@@ -147,6 +150,21 @@ class RejectionSamplingRunner(Runner):
                     pools.append((job.pk, path))
             version = version.parent
         return pools[::-1]
+
+    def _finetune(self, ctx, config: RoundConfig, out: Path, nprocs: int, weight) -> None:
+        """The round's fine-tuning over `nprocs` processes (torchrun; DDP, or FSDP with
+        train_fsdp), after the round stopped at pool.jsonl; its metrics join the round's."""
+        tune = FinetuneConfig(
+            pool=str(out / "pool.jsonl"),
+            policy=config.sampling.policy,
+            output_dir=str(out),
+            training=config.training,
+            seed=config.sampling.seed,
+        )
+        ctx.run_core("training_jobs.rlhf", "finetune", tune, weight=weight, nprocs=nprocs)
+        metrics = json.loads((out / "metrics.json").read_text())
+        metrics["finetune"] = json.loads((out / "finetune.json").read_text())
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
     def run(self, job: Job, ctx: JobContext) -> None:
         backend = core_params(job.params).get("backend")
@@ -189,8 +207,14 @@ class RejectionSamplingRunner(Runner):
             safety_model=str(safety.folder) if safety else "",
             earlier_pools=[str(p) for _, p in pools],
         )
+        nprocs = self.processes(job)
+        config.finetune = nprocs == 1
         sweep = bool(job.params.get("sweep_ks"))
-        ctx.run_core("training_jobs.rlhf", "round", config, weight=(0.0, 0.8 if sweep else 1.0))
+        end = 0.8 if sweep else 1.0
+        split = end if nprocs == 1 else 0.6 * end
+        ctx.run_core("training_jobs.rlhf", "round", config, weight=(0.0, split))
+        if nprocs > 1:
+            self._finetune(ctx, config, out, nprocs, weight=(split, end))
         if sweep:
             sweep_config = SweepConfig(
                 output=str(out / "sweep.json"),

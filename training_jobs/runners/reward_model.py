@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max
@@ -24,7 +23,7 @@ from .base import Runner
 from .context import JobContext
 from .params import check_against, core_config, core_device
 
-MARGIN_PARAMS = {"batches", "init_version", "device"}
+MARGIN_PARAMS = {"batches", "init_version", "device", "nprocs"}
 RESERVED = {"output_dir", "model", "reward_model", "data", "progress", "resume"}
 PATHS = {"harmless", "open_source"}
 
@@ -51,6 +50,7 @@ class RewardModelRunner(Runner):
         ):
             raise ValidationError(f"init_version {init} is not a policy model version")
         self.check_device(params)
+        self.check_processes(params)
 
     def _export(self, job: Job, ctx: JobContext) -> Path:
         """The training data, written once per job (a retry reuses it, so a resumed run sees
@@ -96,8 +96,8 @@ class RewardModelRunner(Runner):
             reward_model=self.reward_model,
             data=[str(data)],
         )
-        processes = settings.MARGIN_JOBS["TRAIN_PROCESSES"] if job.queue == "gpu" else 1
-        ctx.run_core("rewardtrain", "train", config, weight=(0.0, 0.85), nprocs=processes)
+        nprocs = self.processes(job)
+        ctx.run_core("rewardtrain", "train", config, weight=(0.0, 0.85), nprocs=nprocs)
         metrics = json.loads((model_dir / "metrics.json").read_text())
         previous = (
             ModelVersion.objects.filter(kind=self.kind)

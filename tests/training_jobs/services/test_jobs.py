@@ -46,7 +46,7 @@ def test_same_start_request_twice_makes_one_job():
 @pytest.mark.parametrize(
     ("kind", "params", "message"),
     [
-        ("ppo", {}, "cannot run"),
+        ("ppo", {}, "batches must be"),
         ("reward_helpfulness", {"max_stepz": 1}, "Unknown parameter"),
         ("reward_helpfulness", {"max_steps": "ten"}, "must be int"),
         ("reward_helpfulness", {"margin": "huge"}, "must be one of"),
