@@ -42,6 +42,7 @@ VERSION_PARAMS = {
 MARGIN_PARAMS = {
     "batches",
     "device",
+    "nprocs",
     "sweep_ks",
     "sweep_temperatures",
     "then_ppo",

@@ -163,6 +163,9 @@ def test_two_rounds_register_policies_and_the_second_is_served(
         ({"batches": [1], "sweep_ks": [1, 200], "sweep_temperatures": [1.0]}, "sweep_ks"),
         ({"batches": [1], "sweep_ks": [1]}, "both"),
         ({"batches": [1], "helpfulness_version": 999}, "not a reward_helpfulness"),
+        ({"batches": [1], "nprocs": 0}, "nprocs must be an integer from 1 to 64"),
+        ({"batches": [1], "nprocs": "2"}, "nprocs must be"),
+        ({"batches": [1], "finetune": False}, "Unknown parameter"),
     ],
 )
 def test_invalid_params_are_refused_before_a_job_exists(artifact_root, params, message):
@@ -212,3 +215,20 @@ def test_a_job_without_vllm_fails_with_a_clear_error(artifact_root, params):
     with pytest.raises(JobError, match=r"vllm backend needs vLLM.*MARGIN_JOB_PYTHON"):
         RUNNERS["rejection_sampling"].run(job, JobContext(job))
     assert not (artifact_root / f"jobs/{job.pk}/work/prompts.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_round_over_two_processes_fine_tunes_under_torchrun(
+    artifact_root, tiny_policy, reward_models
+):
+    """nprocs 2: the round samples and selects in one process, then `finetune` runs under
+    torchrun with FSDP; its metrics join the round's."""
+    batch = _batch("week-1-helpfulness", "helpfulness", 4)
+    params = {**ROUND, "batches": [batch.pk], "nprocs": 2, "train_fsdp": True}
+    job = _run({**params, "train_batch_size": 2, "micro_batch": 1})
+    assert "--no-finetune" in job.log
+    assert "torch.distributed.run --standalone --nproc-per-node 2" in job.log
+    assert "training_jobs.rlhf finetune" in job.log
+    tuned = ModelVersion.objects.get(job=job).metrics["finetune"]
+    assert tuned["world_size"] == 2 and tuned["fsdp"] and tuned["steps"] >= 1
+    assert (artifact_root / job.output_dir / "model.safetensors").is_file()

@@ -48,6 +48,8 @@ def test_same_start_request_twice_makes_one_job():
     [
         ("ppo", {}, "batches must be"),
         ("reward_helpfulness", {"max_stepz": 1}, "Unknown parameter"),
+        ("reward_helpfulness", {"nprocs": 65}, "nprocs must be an integer from 1 to 64"),
+        ("reward_safety", {"nprocs": True}, "nprocs must be"),
         ("reward_helpfulness", {"max_steps": "ten"}, "must be int"),
         ("reward_helpfulness", {"margin": "huge"}, "must be one of"),
         ("reward_helpfulness", {"output_dir": "/tmp/x"}, "Unknown parameter"),
