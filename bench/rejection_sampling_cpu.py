@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import random
 import statistics
 import time
@@ -175,7 +176,57 @@ def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
         "scores": scores,
         "answers": len(scores),
         "mean_words": statistics.fmean(words),
+        "words": words,
+        "prompts": [text_of(r) for r in rows for _ in r["responses"]],
+        "topics": [r["id"] for r in rows for _ in r["responses"]],
         "examples": [{"prompt": text_of(r), "answer": r["responses"][0]} for r in rows[:2]],
+    }
+
+
+def clustered_standard_error(values: list[float], clusters: list[str]) -> tuple[float, int]:
+    """Standard error of the mean of `values` treating each cluster (a prompt, a topic) as one
+    observation: the standard deviation of the cluster means over the root of their number.
+    Answers to one prompt, and prompts on one topic, are alike, so they are not independent."""
+    groups: dict[str, list[float]] = {}
+    for value, cluster in zip(values, clusters, strict=True):
+        groups.setdefault(cluster, []).append(value)
+    means = [statistics.fmean(v) for v in groups.values()]
+    if len(means) < 2:
+        return math.nan, len(means)
+    return statistics.stdev(means) / len(means) ** 0.5, len(means)
+
+
+def paired_change(before: dict, after: dict) -> dict:
+    """Utility gain and answer-length change, same prompts, sample slots and seeds before and
+    after, with standard errors by answer, by prompt and by topic (the cautious one: the
+    held-out prompts are topics x templates), and the shares of prompts and topics improved."""
+    diffs = [a - b for a, b in zip(after["scores"], before["scores"], strict=True)]
+    longer = [a - b for a, b in zip(after["words"], before["words"], strict=True)]
+    prompts, topics = before["prompts"], before["topics"]
+    by_prompt, n_prompts = clustered_standard_error(diffs, prompts)
+    by_topic, n_topics = clustered_standard_error(diffs, topics)
+    words_by_topic, _ = clustered_standard_error(longer, topics)
+
+    def improved(clusters: list[str]) -> float:
+        groups: dict[str, list[float]] = {}
+        for d, c in zip(diffs, clusters, strict=True):
+            groups.setdefault(c, []).append(d)
+        return sum(statistics.fmean(v) > 0 for v in groups.values()) / len(groups)
+
+    return {
+        "gain": statistics.fmean(diffs),
+        "gain_standard_error": statistics.stdev(diffs) / len(diffs) ** 0.5,
+        "gain_standard_error_by_prompt": by_prompt,
+        "gain_standard_error_by_topic": by_topic,
+        "prompts_evaluated": n_prompts,
+        "topics_evaluated": n_topics,
+        "answers_improved_share": sum(d > 0 for d in diffs) / len(diffs),
+        "prompts_improved_share": improved(prompts),
+        "topics_improved_share": improved(topics),
+        "words_before": before["mean_words"],
+        "words_after": after["mean_words"],
+        "words_change": statistics.fmean(longer),
+        "words_change_standard_error_by_topic": words_by_topic,
     }
 
 
@@ -253,7 +304,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="a reward-model folder trained by an earlier run (--reward rm): reuse it",
     )
     p.add_argument("--policy", default="", help="start policy ('' = SmolLM2 folder)")
-    p.add_argument("--out", default="bench/out", help="output folder")
+    p.add_argument("--out", default="bench/out", help="working folder (models, samples)")
+    p.add_argument(
+        "--result",
+        default="",
+        help="the figures' JSON (default bench/results/rejection_sampling_<reward>.json)",
+    )
     return p
 
 
@@ -325,21 +381,10 @@ def main(args: argparse.Namespace) -> dict:
     timings["total_s"] = time.perf_counter() - started
     result["timings"] = {k: round(v, 1) for k, v in timings.items()}
     result["gain"] = result["after"]["mean_utility"] - result["before"]["mean_utility"]
-    # the same prompts, sample slots and seeds before and after: a paired standard error
-    diffs = [
-        a - b for a, b in zip(result["after"]["scores"], result["before"]["scores"], strict=True)
-    ]
-    result["gain_standard_error"] = statistics.stdev(diffs) / len(diffs) ** 0.5
-    # answers to one prompt are alike: the prompt-level standard error is the cautious one
-    n = args.eval_samples
-    per_prompt = [statistics.fmean(diffs[i : i + n]) for i in range(0, len(diffs), n)]
-    result["prompts_evaluated"] = len(per_prompt)
-    result["gain_standard_error_by_prompt"] = statistics.stdev(per_prompt) / len(per_prompt) ** 0.5
-    result["prompts_improved_share"] = sum(d > 0 for d in per_prompt) / len(per_prompt)
-    result["answers_improved_share"] = sum(d > 0 for d in diffs) / len(diffs)
-    Path(args.out, f"rejection_sampling_{args.reward}.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    result.update(paired_change(result["before"], result["after"]))
+    target = Path(args.result or f"bench/results/rejection_sampling_{args.reward}.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -352,6 +397,13 @@ if __name__ == "__main__":
         "prompts_evaluated",
         "gain_standard_error_by_prompt",
         "prompts_improved_share",
+        "topics_evaluated",
+        "gain_standard_error_by_topic",
+        "topics_improved_share",
+        "words_before",
+        "words_after",
+        "words_change",
+        "words_change_standard_error_by_topic",
         "timings",
         "selection",
     )

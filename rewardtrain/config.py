@@ -94,6 +94,13 @@ class TrainConfig:
     seed: int = option(0, "Seed of the head initialisation, the mix and the order.")
     bf16: bool = option(False, "bfloat16 autocast on GPUs (weights and optimizer stay float32).")
     fsdp: bool = option(False, "Shard the model with FSDP (for models that do not fit one GPU).")
+    attention: str = option(
+        "auto",
+        "Attention over packed rows: per_item (item by item, no L x L mask: less compute on "
+        "the CPU), dense (the row's block mask, for SDPA's fused GPU kernels), auto (per_item "
+        "on the CPU, dense on a GPU).",
+        choices=("auto", "per_item", "dense"),
+    )
     progress: bool = option(True, "Show a progress bar.")
 
 

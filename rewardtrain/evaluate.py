@@ -29,17 +29,20 @@ def score_items(
     pack_tokens: int,
     device: torch.device | str = "cpu",
     autocast: Any = None,
+    attention: str = "auto",
 ) -> dict[int, list[float]]:
-    """Rewards of every item's responses, keyed by item key, in packed rows."""
+    """Rewards of every item's responses, keyed by item key, in packed rows (attention: see
+    TrainConfig.attention)."""
+    from rewardtrain.model import run_row, uses_per_item
+
     was_training = model.training
     model.eval()
+    per_item = uses_per_item(attention, device)
     out: dict[int, list[float]] = {}
     for row_items in plan_rows(items, pack_tokens):
         row = pack_row(row_items).to(device)
         with autocast or nullcontext():
-            rewards = model(
-                row.input_ids, row.position_ids, row.attention_mask(torch.bool), row.reward_index
-            )
+            rewards = run_row(model, row, per_item)
         values = rewards.float().cpu().tolist()
         for key, n in zip(row.keys, row.n_responses, strict=True):
             out[key], values = values[:n], values[n:]
@@ -53,10 +56,16 @@ def score_pairs(
     pack_tokens: int,
     device: torch.device | str = "cpu",
     autocast: Any = None,
+    attention: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rewards of chosen and rejected, each (P,), in the order of pairs."""
     scores = score_items(
-        model, [Item.from_pair(p, i) for i, p in enumerate(pairs)], pack_tokens, device, autocast
+        model,
+        [Item.from_pair(p, i) for i, p in enumerate(pairs)],
+        pack_tokens,
+        device,
+        autocast,
+        attention,
     )
     chosen = torch.tensor([scores[i][0] for i in range(len(pairs))])
     rejected = torch.tensor([scores[i][1] for i in range(len(pairs))])

@@ -9,11 +9,17 @@ scalar head only at the reward tokens.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from rewardtrain.attention import PER_ITEM, Layout, implementation, register
+from rewardtrain.packing import PackedRow
+
+register()
 
 
 def load_tokenizer(path: str | Path):
@@ -94,16 +100,35 @@ class RewardModel(nn.Module):
         self,
         input_ids: torch.Tensor,
         position_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
+        attention_mask: torch.Tensor | None,
         reward_index: torch.Tensor,
+        layout: Layout | None = None,
     ) -> torch.Tensor:
-        hidden = self.body(
-            input_ids=input_ids,
-            position_ids=position_ids,
-            attention_mask=attention_mask,
-            use_cache=False,
-        ).last_hidden_state
+        """With `layout` (and no mask), attention runs item by item (attention.py)."""
+        per_item = implementation(self.classifier.config, PER_ITEM) if layout else nullcontext()
+        extra = {"layout": layout} if layout else {}
+        with per_item:
+            hidden = self.body(
+                input_ids=input_ids,
+                position_ids=position_ids,
+                attention_mask=attention_mask,
+                use_cache=False,
+                **extra,
+            ).last_hidden_state
         return self.head(hidden[0, reward_index])[:, 0].float().clone()
+
+
+def run_row(model: nn.Module, row: PackedRow, per_item: bool) -> torch.Tensor:
+    """Rewards (R,) of one packed row's responses: item-by-item attention, or the row's dense
+    block mask (what SDPA's fused GPU kernels take)."""
+    if per_item:
+        return model(row.input_ids, row.position_ids, None, row.reward_index, layout=row.layout)
+    return model(row.input_ids, row.position_ids, row.attention_mask(torch.bool), row.reward_index)
+
+
+def uses_per_item(attention: str, device: torch.device | str) -> bool:
+    """`--attention auto`: item by item on the CPU, the dense mask on a GPU."""
+    return attention == "per_item" or (attention == "auto" and torch.device(device).type == "cpu")
 
 
 def save_reward_model(

@@ -55,7 +55,8 @@ class PackedRow:
     input_ids, position_ids: (1, L). item_ids, part_ids: (L,) which item and which part
     (0 = context, j + 1 = response j) each token belongs to. reward_index: (R,) row positions
     of the reward tokens of all responses, item by item. keys: the items' keys; n_responses:
-    how many responses each item has.
+    how many responses each item has; layout: each item's start, context length and response
+    lengths (for attention item by item).
     """
 
     input_ids: torch.Tensor
@@ -65,6 +66,7 @@ class PackedRow:
     reward_index: torch.Tensor
     keys: list[int]
     n_responses: list[int]
+    layout: list[tuple[int, int, tuple[int, ...]]]  # (start, context, response lengths)
 
     @property
     def n_tokens(self) -> int:
@@ -83,6 +85,7 @@ class PackedRow:
             self.reward_index.to(device),
             self.keys,
             self.n_responses,
+            self.layout,
         )
 
 
@@ -113,8 +116,10 @@ def pack_row(items: list[Item]) -> PackedRow:
     item_ids: list[int] = []
     part_ids: list[int] = []
     reward_index: list[int] = []
+    layout = []
     for n, item in enumerate(items):
         start = len(ids)
+        layout.append((start, len(item.context), tuple(len(r) for r in item.responses)))
         c = len(item.context)
         ids += item.context
         positions += range(c)
@@ -135,6 +140,7 @@ def pack_row(items: list[Item]) -> PackedRow:
         torch.tensor(reward_index, dtype=torch.long),
         [item.key for item in items],
         [len(item.responses) for item in items],
+        layout,
     )
 
 

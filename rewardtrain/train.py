@@ -37,7 +37,9 @@ from rewardtrain.model import (
     RewardModel,
     load_sequence_classifier,
     load_tokenizer,
+    run_row,
     save_reward_model,
+    uses_per_item,
 )
 from rewardtrain.packing import Item, pack_row, plan_rows, split_for_ranks
 
@@ -117,6 +119,7 @@ def train_step(
     items = [Item.from_pair(p, i) for i, p in enumerate(batch)]
     shares = split_for_ranks(plan_rows(items, cfg.pack_tokens), world)
     mine = shares[rank]
+    per_item = uses_per_item(cfg.attention, device)
     totals = torch.zeros(3, dtype=torch.float64)
     for n, row_items in enumerate(mine):
         row = pack_row(row_items).to(device)
@@ -125,12 +128,7 @@ def train_step(
         last = n == len(mine) - 1
         with distributed.no_sync(model, last=last):
             with autocast:
-                rewards = model(
-                    row.input_ids,
-                    row.position_ids,
-                    row.attention_mask(torch.bool),
-                    row.reward_index,
-                ).view(-1, 2)
+                rewards = run_row(model, row, per_item).view(-1, 2)
             losses = pairwise_margin_loss(rewards[:, 0], rewards[:, 1], margin) * weight
             # Sum over pairs / pairs in the whole batch; DDP and FSDP average over ranks.
             (losses.sum() * world / len(batch)).backward()
@@ -299,7 +297,7 @@ def save(run: Run) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for name, (_, tokenized, dropped) in run.tests.items():
         chosen, rejected = score_pairs(
-            run.core, tokenized, cfg.pack_tokens, run.device, run.autocast
+            run.core, tokenized, cfg.pack_tokens, run.device, run.autocast, cfg.attention
         )
         pairs = [t.pair for t in tokenized]
         metrics[name] = pair_metrics(chosen, rejected, pairs, dropped_too_long=dropped)

@@ -1,9 +1,10 @@
 """The shared-context forward equals two separate forwards (rewards and gradients)."""
 
+import pytest
 import torch
 
 from rewardtrain.data import tokenize_pairs
-from rewardtrain.model import RewardModel, load_sequence_classifier
+from rewardtrain.model import RewardModel, load_sequence_classifier, run_row
 from rewardtrain.packing import Item, pack_row, plan_rows, split_for_ranks
 
 
@@ -30,7 +31,10 @@ def test_mask_blocks_chosen_from_rejected():
     assert row.reward_index.tolist() == [3, 4]
 
 
-def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_pairs):
+@pytest.mark.parametrize("per_item", [False, True], ids=["dense-mask", "per-item"])
+def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_pairs, per_item):
+    """The dense block mask and attention item by item both give transformers' own rewards
+    and gradients (the tiny Llama has grouped key/value heads, as SmolLM2 does)."""
     pairs, _ = tokenize_pairs(tokenizer, hh_pairs[:6], max_length=1024)
     torch.manual_seed(0)
     classifier = load_sequence_classifier(tiny_dir, tokenizer.pad_token_id)
@@ -48,9 +52,7 @@ def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_
         rewards = torch.zeros(len(pairs), 2)
         for row_items in rows:
             row = pack_row(row_items)
-            r = model(
-                row.input_ids, row.position_ids, row.attention_mask(torch.bool), row.reward_index
-            ).view(-1, 2)
+            r = run_row(model, row, per_item).view(-1, 2)
             (r * weights[row.keys]).sum().backward()
             rewards[row.keys] = r.detach()
         assert torch.allclose(rewards, reference.detach(), atol=1e-5, rtol=1e-4)
@@ -62,6 +64,7 @@ def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_
 
 
 def test_shared_context_matches_with_smollm2_weights(smol_dir, tokenizer, hh_pairs):
+    """Float additive mask (eager-compatible) and attention item by item, real weights."""
     short = sorted(
         hh_pairs[:40], key=lambda p: len(str(p.prompt) + str(p.chosen) + str(p.rejected))
     )
@@ -74,7 +77,9 @@ def test_shared_context_matches_with_smollm2_weights(smol_dir, tokenizer, hh_pai
         row = pack_row([Item.from_pair(p, i) for i, p in enumerate(pairs)])
         mask = row.attention_mask()
         packed = model(row.input_ids, row.position_ids, mask, row.reward_index).view(-1, 2)
+        per_item = run_row(model, row, per_item=True).view(-1, 2)
     assert torch.allclose(packed, reference, atol=1e-4)
+    assert torch.allclose(per_item, reference, atol=1e-4)
 
 
 def test_rows_respect_budget_and_ranks_get_equal_rows():

@@ -170,3 +170,21 @@ def test_schedule_follows_the_paper():
     assert lr_factor(total - 1, total, warm, 0.1) == pytest.approx(0.1)
     mid = warm + (total - warm - 1) / 2
     assert lr_factor(math.ceil(mid), total, warm, 0.1) == pytest.approx(0.55, abs=0.01)
+
+
+def test_attention_item_by_item_trains_as_the_dense_mask(tmp_path, tiny_dir, synthetic_file):
+    """--attention per_item and dense: the same losses step by step and the same weights."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for attention in ("dense", "per_item"):
+        out = tmp_path / attention
+        main(_cfg(out, tiny_dir, [synthetic_file], max_steps=4, attention=attention))
+        lines = (out / "log.jsonl").read_text().splitlines()
+        runs[attention] = (
+            [json.loads(x)["loss"] for x in lines],
+            load_file(out / "model.safetensors"),
+        )
+    (dense_losses, dense), (item_losses, item) = runs["dense"], runs["per_item"]
+    assert item_losses == pytest.approx(dense_losses, abs=1e-5)
+    assert max(float((item[k] - dense[k]).abs().max()) for k in dense) < 1e-4
