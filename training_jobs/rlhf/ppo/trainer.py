@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,7 +238,10 @@ class PPOTrainer:
         sharded = distributed.is_sharded(self.actor)
         full = distributed.full_state(self.actor, everywhere=True)[0] if sharded else None
         self.engine.sync(distributed.unwrap(self.actor), full)
-        completions, _ = self.engine.generate(prompts, seeds) if prompts else ([], 0.0)
+        # The transformers engine runs the actor's own module: under bf16 autocast like training.
+        autocast = self.autocast if self.engine.kind == "transformers" else contextlib.nullcontext()
+        with autocast:
+            completions, _ = self.engine.generate(prompts, seeds) if prompts else ([], 0.0)
         return rollouts_from(
             prompts, positions, completions, time.perf_counter() - started, self.stop_ids
         )
@@ -381,6 +385,9 @@ class PPOTrainer:
                 "kl_k1": float(k1.sum()),
                 "kl_k3": float(k3.sum()),
                 "answer_length": float(traj.mask.sum()),
+                "sequence_length": float(
+                    sum(len(p) for p in traj.rollouts.prompt_ids) + traj.mask.sum()
+                ),
                 "truncated_share": float(sum(traj.rollouts.truncated)),
             },
             len(traj.rollouts),
@@ -533,6 +540,7 @@ class PPOTrainer:
             "heldout_prompts": len(self.heldout),
             "prompts_left_out_for_length": self.dropped_prompts,
             "seconds": round(seconds, 1),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
             "last": self.history[-1] if self.history else None,
         }
         if self.dist.main:

@@ -103,8 +103,8 @@ def train_reward_model(policy: Path, pairs: Path, out: Path) -> Path:
     """`python -m rewardtrain train` on the judged pairs, initialised from the policy."""
     args = [
         "--output-dir", out, "--model", policy, "--data", pairs, "--mix", "none",
-        "--reward-model", "helpfulness", "--epochs", "3", "--lr", "2e-3",
-        "--batch-pairs", "32", "--pack-tokens", "2048", "--test-fraction", "0.1",
+        "--reward-model", "helpfulness", "--epochs", "2", "--lr", "2e-3",
+        "--batch-pairs", "32", "--pack-tokens", "512", "--test-fraction", "0.1",
         "--save-every", "0", "--no-progress",
     ]  # fmt: skip
     done = subprocess.run(
