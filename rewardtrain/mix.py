@@ -16,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rewardtrain.data import Pair, file_sha256, read_pairs
+from mlcore.files import file_sha256
+from rewardtrain.data import Pair, read_pairs
 
 POOLS = ("helpfulness", "safety", "open_source", "harmless")
 

@@ -13,25 +13,17 @@ start policy, reward models, prompt and pool files with their sha256, and the co
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from mlcore.files import file_sha256
 from mlcore.progress import Progress
 from training_jobs.rlhf import finetune, sample
 from training_jobs.rlhf.config import RoundConfig
 from training_jobs.rlhf.pool import read_jsonl, write_jsonl
 from training_jobs.rlhf.reward import RewardModels, reward_model_record
 from training_jobs.rlhf.select import read_pools, select
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def provenance(cfg: RoundConfig) -> dict[str, Any]:
@@ -43,8 +35,8 @@ def provenance(cfg: RoundConfig) -> dict[str, Any]:
             "helpfulness": reward_model_record(cfg.scoring.helpfulness_model),
             "safety": reward_model_record(cfg.scoring.safety_model),
         },
-        "prompts": {"path": str(Path(prompts).resolve()), "sha256": sha256(prompts)},
-        "earlier_pools": [{"path": p, "sha256": sha256(p)} for p in cfg.earlier_pools],
+        "prompts": {"path": str(Path(prompts).resolve()), "sha256": file_sha256(prompts)},
+        "earlier_pools": [{"path": p, "sha256": file_sha256(p)} for p in cfg.earlier_pools],
         "config": dataclasses.asdict(cfg),
     }
 

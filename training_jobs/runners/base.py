@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
+
+from ..models import ModelVersion
+
 if TYPE_CHECKING:
     from ..models import Job
     from .context import JobContext
@@ -26,3 +30,20 @@ class Runner:
 
     def run(self, job: Job, ctx: JobContext) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def check_device(params: dict[str, Any]) -> None:
+        if params.get("device", "gpu") not in ("gpu", "cpu"):
+            raise ValidationError("device must be gpu or cpu")
+
+    @staticmethod
+    def starting_policy(job: Job, param: str) -> ModelVersion:
+        """The policy version the job's `param` names, else its iteration's start policy,
+        else the base model."""
+        from ..services.iterations import policy_base_ensure
+
+        if job.params.get(param):
+            return ModelVersion.objects.get(pk=job.params[param])
+        if job.iteration and job.iteration.start_policy:
+            return job.iteration.start_policy
+        return policy_base_ensure()

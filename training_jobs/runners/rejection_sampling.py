@@ -12,7 +12,6 @@ the paper's RLHF-V5), `device`, and the flags of
 fine-tuning ones are also accepted without their "train_" prefix, as jobs gave them before).
 """
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -22,10 +21,11 @@ from django.core.exceptions import ValidationError
 
 from config.artifacts import artifact_path
 from mlcore.cli import field_names
+from mlcore.files import file_sha256
 from training_jobs.rlhf.config import RoundConfig, SweepConfig, Training
 
 from ..models import Job, JobKind, JobState, ModelVersion
-from ..services.iterations import model_version_register, policy_base_ensure
+from ..services.iterations import model_version_register
 from ..services.jobs import JobError
 from .base import Runner
 from .context import JobContext
@@ -66,14 +66,6 @@ def core_params(params: dict[str, Any]) -> dict[str, Any]:
     return {UNPREFIXED.get(k, k): v for k, v in params.items() if k not in MARGIN_PARAMS}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def then_ppo_params(params: dict[str, Any]) -> dict[str, Any]:
     """The chained PPO job's parameters: the round's batches and device unless it names its own."""
     inherited = {k: params[k] for k in ("batches", "device") if k in params}
@@ -104,8 +96,7 @@ class RejectionSamplingRunner(Runner):
             pk = params.get(name)
             if pk is not None and not ModelVersion.objects.filter(pk=pk, kind=kind).exists():
                 raise ValidationError(f"{name} {pk} is not a {kind} model version")
-        if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise ValidationError("device must be gpu or cpu")
+        self.check_device(params)
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
             raise ValidationError("sweep_ks must be a list of integers from 1 to 100")
@@ -127,13 +118,6 @@ class RejectionSamplingRunner(Runner):
             except ValidationError as exc:
                 raise ValidationError([f"then_ppo: {m}" for m in exc.messages]) from exc
 
-    def _start_policy(self, job: Job) -> ModelVersion:
-        if job.params.get("policy_version"):
-            return ModelVersion.objects.get(pk=job.params["policy_version"])
-        if job.iteration and job.iteration.start_policy:
-            return job.iteration.start_policy
-        return policy_base_ensure()
-
     def _earlier_pools(self, job: Job) -> list[tuple[int, Path]]:
         """pool.jsonl of every earlier succeeded rejection-sampling job, oldest first."""
         earlier = (
@@ -150,7 +134,7 @@ class RejectionSamplingRunner(Runner):
 
     def run(self, job: Job, ctx: JobContext) -> None:
         prompts, rows = prompts_export(job.params["batches"], ctx)
-        start = self._start_policy(job)
+        start = self.starting_policy(job, "policy_version")
         helpfulness = reward_model_version(
             job, "helpfulness_version", ModelVersion.Kind.REWARD_HELPFULNESS
         )
@@ -160,7 +144,7 @@ class RejectionSamplingRunner(Runner):
         pools = self._earlier_pools(job)
         ctx.save_snapshot(
             {
-                "files": [{"name": "prompts.jsonl", "sha256": _sha256(prompts), "rows": rows}],
+                "files": [{"name": "prompts.jsonl", "sha256": file_sha256(prompts), "rows": rows}],
                 "batches": job.params["batches"],
                 "start_policy": start.name,
                 "reward_models": {

@@ -1,7 +1,6 @@
 """Reward-model training: export the judgments, run `python -m rewardtrain train`, compare
 with the previous model of the same kind on the same held-out test, register the result."""
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -14,11 +13,12 @@ from django.db.models import Count, Max
 
 from annotation.exports import ExportFilters, export_write_file
 from annotation.models import Judgment
+from mlcore.files import file_sha256
 from rewardtrain.config import EvalConfig, TrainConfig
 from rewardtrain.grades import DEFAULT_MARGIN_TABLE
 
 from ..models import Job, ModelVersion
-from ..services.iterations import model_version_register, policy_base_ensure
+from ..services.iterations import model_version_register
 from ..services.jobs import JobError
 from .base import Runner
 from .context import JobContext
@@ -27,14 +27,6 @@ from .params import check_against, core_config
 MARGIN_PARAMS = {"batches", "init_version", "device"}
 RESERVED = {"output_dir", "model", "reward_model", "data", "progress", "resume"}
 PATHS = {"harmless", "open_source"}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class RewardModelRunner(Runner):
@@ -58,15 +50,7 @@ class RewardModelRunner(Runner):
             and not ModelVersion.objects.filter(pk=init, kind=ModelVersion.Kind.POLICY).exists()
         ):
             raise ValidationError(f"init_version {init} is not a policy model version")
-        if params.get("device", "gpu") not in ("gpu", "cpu"):
-            raise ValidationError("device must be gpu or cpu")
-
-    def _init_policy(self, job: Job) -> ModelVersion:
-        if job.params.get("init_version"):
-            return ModelVersion.objects.get(pk=job.params["init_version"])
-        if job.iteration and job.iteration.start_policy:
-            return job.iteration.start_policy
-        return policy_base_ensure()
+        self.check_device(params)
 
     def _export(self, job: Job, ctx: JobContext) -> Path:
         """The training data, written once per job (a retry reuses it, so a resumed run sees
@@ -90,7 +74,7 @@ class RewardModelRunner(Runner):
         )
         ctx.save_snapshot(
             {
-                "files": [{"name": "data.jsonl", "sha256": _sha256(data), "rows": rows}],
+                "files": [{"name": "data.jsonl", "sha256": file_sha256(data), "rows": rows}],
                 "judgments_through": through,
                 "by_stage": stages,
                 "batches": filters.batch_ids,
@@ -101,7 +85,7 @@ class RewardModelRunner(Runner):
 
     def run(self, job: Job, ctx: JobContext) -> None:
         data = self._export(job, ctx)
-        init = self._init_policy(job)
+        init = self.starting_policy(job, "init_version")
         model_dir = ctx.work_dir / "model"
         config = core_config(
             TrainConfig,

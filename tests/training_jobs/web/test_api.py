@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from training_jobs.models import Iteration, Job
 
-from .conftest import result, reward_version
+from ..factories import result, reward_version
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +58,7 @@ def test_create_list_retrieve_cancel_retry(api, iteration, who, sent):
     assert [j["id"] for j in listed["results"]] == [job_id]
     assert client.get("/api/jobs/?state=running").json()["count"] == 0
     assert client.get(f"/api/jobs/{job_id}/").json()["params"] == {"max_steps": 2}
+    assert client.get(f"/api/jobs/{job_id}/").json()["metrics"] == {}
     cancelled = client.post(f"/api/jobs/{job_id}/cancel/").json()
     assert cancelled["state"] == "cancelled" and cancelled["is_final"]
     retried = client.post(f"/api/jobs/{job_id}/retry/").json()

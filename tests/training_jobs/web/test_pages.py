@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from training_jobs.models import Iteration, Job
 
-from .conftest import result, reward_version
+from ..factories import result, reward_version
 
 pytestmark = pytest.mark.django_db
 

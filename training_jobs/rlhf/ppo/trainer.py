@@ -562,7 +562,7 @@ def global_means(sums: dict[str, float], count: float) -> dict[str, float]:
 
 def provenance(cfg: PPOConfig) -> dict[str, Any]:
     """What the policy was made from: start policy, both reward models, prompt files' sha256."""
-    from rewardtrain.data import file_sha256
+    from mlcore.files import file_sha256
     from training_jobs.rlhf.reward import reward_model_record as folder
 
     files = [p for p in (cfg.rollout.prompts, cfg.rollout.heldout_prompts) if p]

@@ -4,7 +4,7 @@ from django.test import Client
 from annotation import roles
 from annotation.models import ResponsePair
 
-from .factories import BatchFactory, PairFactory, UserFactory
+from ..factories import BatchFactory, PairFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

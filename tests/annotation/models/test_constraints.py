@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from annotation.exports import ExportFilters, comparisons_export_lines
 from annotation.models import Judgment, PromptBatch, ResponsePair, SafetyBin
 
-from .factories import AssignmentFactory, BatchFactory, JudgmentFactory, PairFactory
+from ..factories import AssignmentFactory, BatchFactory, JudgmentFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
 

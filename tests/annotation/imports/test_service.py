@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from annotation.imports import ImportFailed, comparisons_import, prompts_import
 from annotation.models import Judgment, Prompt, ResponsePair
 
-from .factories import BatchFactory, PromptFactory
+from ..factories import BatchFactory, PromptFactory
 
 pytestmark = pytest.mark.django_db
 

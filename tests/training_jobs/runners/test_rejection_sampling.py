@@ -104,6 +104,11 @@ def test_two_rounds_register_policies_and_the_second_is_served(
             "sweep_temperatures": [0.7, 1.0],
         }
     )
+    # parameters named as before RoundConfig composed its parts still reach the core
+    assert "--train-lr 0.001" in first.log and "--train-batch-size 4" in first.log
+    finetune = first.metrics["finetune"]  # the round's per-stage metrics, for the job page
+    assert [step for step, _ in finetune["loss"]] == list(range(1, len(finetune["loss"]) + 1))
+    assert set(finetune) == {"loss", "lr"}
     v1 = ModelVersion.objects.get(job=first)
     assert v1.kind == "policy" and v1.parent == tiny_policy
     folder = artifact_root / v1.path
@@ -149,6 +154,8 @@ def test_two_rounds_register_policies_and_the_second_is_served(
     [
         ({}, "batches"),
         ({"batches": [1], "k": "8"}, "k must be int"),
+        ({"batches": [1], "train_lr": "fast"}, "train_lr must be float"),
+        ({"batches": [1], "epochs": "two"}, "train_epochs must be float"),
         ({"batches": [1], "policy": "/etc"}, "Unknown parameter"),
         ({"batches": [1], "backend": "http"}, "backend"),
         ({"batches": [1], "sweep_ks": [1, 200], "sweep_temperatures": [1.0]}, "sweep_ks"),

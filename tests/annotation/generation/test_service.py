@@ -15,7 +15,7 @@ from annotation.generation import (
 )
 from annotation.models import ModelVariant, ResponsePair
 
-from .factories import BatchFactory, PromptFactory
+from ..factories import BatchFactory, PromptFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def test_two_configured_variants_are_both_used(batch, default_model_dir):
 
 
 def test_follow_up_turns_are_generated_first(batch):
-    from .factories import UserFactory
+    from ..factories import UserFactory
 
     first = pair_request(batch=batch, context=[{"role": "user", "content": "One"}])
     from annotation.models import Dialogue

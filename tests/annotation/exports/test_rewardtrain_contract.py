@@ -10,7 +10,7 @@ from config.artifacts import artifact_path
 from rewardtrain.data import read_pairs, tokenize_pairs
 from rewardtrain.grades import GRADES, MARGIN_TABLES, margin_for
 
-from .factories import JudgmentFactory, PairFactory
+from ..factories import JudgmentFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from annotation import roles
 from training_jobs.models import Job, JobState
 from training_jobs.services import (
     JobError,
@@ -15,7 +14,6 @@ from training_jobs.services import (
     job_retry,
     jobs_sweep,
 )
-from training_jobs.services.iterations import iteration_create
 
 pytestmark = pytest.mark.django_db
 
@@ -102,17 +100,3 @@ def test_sweeper_fails_silent_running_jobs_and_resends_unsent_ones(settings):
     silent.refresh_from_db()
     assert silent.state == JobState.FAILED and "no heartbeat" in silent.error
     assert jobs_sweep()["failed"] == 0
-
-
-def test_iterations_are_numbered_and_start_from_the_last_policy(tiny_policy):
-    first = iteration_create(start_policy=tiny_policy)
-    assert first.name == "RLHF-V1"
-    second = iteration_create()
-    assert second.name == "RLHF-V2" and second.start_policy == tiny_policy
-
-
-def test_role_permissions_for_jobs():
-    from tests.annotation.factories import UserFactory
-
-    assert roles.is_ml_engineer(UserFactory(role=roles.ML_ENGINEER))
-    assert not roles.is_ml_engineer(UserFactory(role=roles.ANNOTATOR))

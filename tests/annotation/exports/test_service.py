@@ -7,7 +7,7 @@ from annotation.grades import Grade
 from config.artifacts import UnsafePath, artifact_path
 from rewardtrain.grades import MARGIN_TABLES
 
-from .factories import BatchFactory, JudgmentFactory, PairFactory
+from ..factories import BatchFactory, JudgmentFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
 
