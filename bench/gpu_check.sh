@@ -7,7 +7,7 @@
 #   bash bench/gpu_check.sh --dry-run    # tiny shapes on CPU in a minute: checks the scripts
 #
 # Parts (each bounded by its own timeout so one slow part cannot eat the others' time):
-#   ppo   bench/gpu_check_ppo.py: PPO rollouts/s, seconds split, training share of bf16 peak
+#   ppo   bench/_gpu_check_ppo.py: PPO rollouts/s, seconds split, training share of bf16 peak
 # The reward-model training part is added beside it by its own bench script.
 set -uo pipefail
 
@@ -33,5 +33,5 @@ part() {  # part NAME SECONDS COMMAND...
     echo "== $name took $((SECONDS - start))s"
 }
 
-part ppo 240 "$PY" bench/gpu_check_ppo.py --out "$OUT/gpu_check_ppo.json" "${DRY[@]}"
+part ppo 240 "$PY" bench/_gpu_check_ppo.py --out "$OUT/gpu_check_ppo.json" "${DRY[@]}"
 exit $status

@@ -184,7 +184,7 @@ def run_trl(args, policy: Path, reward_model: Path, prompts, work: Path) -> dict
     spec_file.write_text(json.dumps(spec))
     started = time.perf_counter()
     done = subprocess.run(
-        [str(python), str(ROOT / "bench" / "ppo_trl_side.py"), str(spec_file), str(out_file)],
+        [str(python), str(ROOT / "bench" / "_ppo_trl_side.py"), str(spec_file), str(out_file)],
         cwd=work,
         env=child_env(args),
         capture_output=True,

@@ -18,8 +18,8 @@ PPO = {"iterations": 12, "eval_every": 12, "lr": 6e-4}
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("ppo-learns")
-    train, heldout = learning.topic_prompts(1200, 1), learning.topic_prompts(256, 2)
-    policy = learning.warm_policy(root / "policy", train)
+    train, heldout = learning.topic_prompts(2000, 1), learning.topic_prompts(256, 2)
+    policy = learning.warm_policy(root / "policy", train[:800])
     pairs = learning.judged_pairs(policy, train, root / "pairs.jsonl")
     return {
         "root": root,

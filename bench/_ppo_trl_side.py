@@ -3,7 +3,7 @@ the spec it is given, timed per iteration and split into generation, scoring and
 
 Runs with the TRL environment's python (scripts/trl_ppo_venv.sh), never the project's:
 
-    .venv-trl-ppo/bin/python bench/ppo_trl_side.py SPEC.json OUT.json
+    .venv-trl-ppo/bin/python bench/_ppo_trl_side.py SPEC.json OUT.json
 
 Only torch, transformers, datasets and trl are imported. The split is measured by wrapping the
 trainer module's own functions: `batch_generation` (generation), and `forward` / `get_reward`

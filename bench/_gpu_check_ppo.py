@@ -2,8 +2,8 @@
 SmolLM2-135M's shape and of a ~1B shape, on one GPU with torch and transformers only (no vLLM,
 no network, no weights to fetch), and its training throughput as a share of the bf16 peak.
 
-    python bench/gpu_check_ppo.py --out gpu_check_ppo.json            # on the GPU
-    python bench/gpu_check_ppo.py --dry-run --out /tmp/ppo.json       # tiny, on CPU: a check
+    python bench/_gpu_check_ppo.py --out gpu_check_ppo.json            # on the GPU
+    python bench/_gpu_check_ppo.py --dry-run --out /tmp/ppo.json       # tiny, on CPU: a check
 
 For each shape: a word-level chat tokenizer with a 49,152-word vocabulary (SmolLM2's size), a
 random policy and a reward model from it (random scalar head) saved once, then
