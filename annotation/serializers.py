@@ -152,7 +152,12 @@ class ExportInputSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportJob.Format.values, default="trl")
     margin = serializers.ChoiceField(choices=MarginTable.values, default=MarginTable.SMALL)
     stage = serializers.ChoiceField(choices=GuidelineStage.values, required=False)
-    batch = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    batch = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=1000,
+    )
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     include_excluded = serializers.BooleanField(required=False, default=False)
