@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+
 from annotation import roles
 from annotation.imports import prompts_import
 from config.pagination import MAX_PAGE_SIZE
