@@ -157,21 +157,27 @@ def _safe(record: dict[str, Any], name: str) -> bool | None:
     return value
 
 
+_BIN_LABELS = {
+    "both_safe": (True, True),
+    "chosen_safe": (True, False),
+    "both_unsafe": (False, False),
+    "chosen_unsafe": (False, True),
+}
+
+
 def _safety(record: dict[str, Any]) -> tuple[str | None, bool | None, bool | None]:
-    """(safety_bin, chosen_safe, rejected_safe), each derived from the others when missing."""
+    """(safety_bin, chosen_safe, rejected_safe): the bin from both labels, both labels from the
+    bin; a bin that contradicts a label is refused. One label alone is kept, without a bin."""
     safety_bin = _choice(record, "safety_bin", SAFETY_BINS)
-    chosen_safe, rejected_safe = _safe(record, "chosen"), _safe(record, "rejected")
-    if safety_bin is None and chosen_safe is not None and rejected_safe is not None:
-        safety_bin = {
-            (True, True): "both_safe",
-            (True, False): "chosen_safe",
-            (False, False): "both_unsafe",
-            (False, True): "chosen_unsafe",
-        }[(chosen_safe, rejected_safe)]
-    if chosen_safe is None and rejected_safe is None and safety_bin is not None:
-        chosen_safe = safety_bin in ("both_safe", "chosen_safe")
-        rejected_safe = safety_bin in ("both_safe", "chosen_unsafe")
-    return safety_bin, chosen_safe, rejected_safe
+    labels = (_safe(record, "chosen"), _safe(record, "rejected"))
+    if safety_bin is not None:
+        derived = _BIN_LABELS[safety_bin]
+        if any(given is not None and given != d for given, d in zip(labels, derived, strict=True)):
+            raise RowInvalid("safety_bin", f"{safety_bin!r} contradicts chosen/rejected safety")
+        return safety_bin, *derived
+    if None not in labels:
+        safety_bin = next(b for b, d in _BIN_LABELS.items() if d == labels)
+    return safety_bin, *labels
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
@@ -201,7 +207,9 @@ def trl_line_json(
 
 
 def trl_line(comparison: Comparison, margin: float) -> str:
-    """One TRL line of a comparison, with the margin its grade has in the caller's table."""
+    """One TRL line of a comparison, with the margin its grade has in the caller's table.
+
+    Safety travels as the bin, so a lone label (one response labelled) is not in the line."""
     return trl_line_json(
         _dumps(check_context(comparison.prompt, "prompt")),
         comparison.chosen,
