@@ -58,6 +58,15 @@ def check_text(text: str, field: str) -> str:
     return text
 
 
+def storable(value: str) -> bool:
+    """Whether both databases store `value` as it is (no NUL, no lone surrogate)."""
+    try:
+        check_text(value, "")
+    except RowInvalid:
+        return False
+    return True
+
+
 def check_json(value: Any, field: str) -> Any:
     """A JSON value unchanged, or RowInvalid if any key or string in it cannot be stored."""
     if isinstance(value, str):
