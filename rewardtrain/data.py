@@ -214,6 +214,8 @@ def tokenize_pairs(
     """
     from rewardtrain.loss import margin_for
 
+    if not pairs:
+        return [], 0
     pad = tokenizer.pad_token_id
     chosen_ids = encode_dialogues(tokenizer, [p.prompt + p.chosen for p in pairs])
     rejected_ids = encode_dialogues(tokenizer, [p.prompt + p.rejected for p in pairs])
