@@ -248,3 +248,42 @@ def test_the_same_answers_on_sqlite(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == here
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        ('[{"role": "user", "content": "tea\\u0000"}]', "NUL"),
+        ('[{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]', "only allowed"),
+    ],
+)
+def test_admin_json_edits_follow_the_same_rules(client, messages, message):
+    from annotation.models import Prompt
+
+    from .factories import PromptFactory
+
+    admin = roles_admin_user()
+    client.force_login(admin)
+    prompt = PromptFactory()
+    data = {
+        "batch": prompt.batch_id,
+        "external_id": "",
+        "messages": messages,
+        "source": prompt.source,
+        "risk_category": "",
+        "attack_vector": "",
+        "metadata": "{}",
+        "created_by": "",
+    }
+    response = client.post(f"/admin/annotation/prompt/{prompt.pk}/change/", data)
+    assert response.status_code == 200 and message in response.content.decode()
+    assert Prompt.objects.get(pk=prompt.pk).messages == prompt.messages
+
+
+def roles_admin_user():
+    from .factories import UserFactory
+
+    user = UserFactory(username="site-admin", role=roles.ADMIN)
+    user.is_staff = user.is_superuser = True
+    user.save()
+    return user
