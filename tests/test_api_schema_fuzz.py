@@ -11,6 +11,8 @@ import os
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.config import SchemathesisConfig
@@ -30,7 +32,19 @@ def auth(db) -> dict[str, str]:
 
 
 @pytest.fixture
-def rows(db, settings, tmp_path, monkeypatch) -> None:
+def in_test_transaction():
+    """Requests go straight to the WSGI app, so keep Django from closing the test's database
+    connection at the end of each one (as its own test client does)."""
+    signals = (request_started, request_finished)
+    for signal in signals:
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in signals:
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def rows(db, in_test_transaction, settings, tmp_path, monkeypatch) -> None:
     """A few rows for ids to find, an artefact root of its own, and no broker: enqueues run
     on commit, which a test transaction never does."""
     settings.ARTIFACT_ROOT = tmp_path

@@ -96,3 +96,17 @@ def test_score_stops_on_a_bad_line_with_file_line(tmp_path, tiny_dir):
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert f"{path}:2: field 'responses': must be a non-empty list" in done.stderr
+
+
+def test_a_tie_is_never_counted_correct():
+    import torch
+
+    from rewardtrain.data import Pair
+    from rewardtrain.evaluate import pair_metrics
+    from rewardtrain.loss import pair_accuracy
+
+    tie = torch.tensor([0.25, 0.25])
+    pairs = [Pair([], [], [], grade="better"), Pair([], [], [])]
+    metrics = pair_metrics(tie, tie.clone(), pairs)
+    assert metrics["average"] == 0.0 and metrics["accuracy"]["better"] == 0.0
+    assert pair_accuracy(tie, tie.clone()).sum() == 0
