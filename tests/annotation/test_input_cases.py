@@ -23,6 +23,7 @@ from annotation.models import Prompt, PromptBatch, ResponsePair
 from annotation.workspace.services import choice_validate
 from annotation.workspace.services.dialogues import _message_clean
 from annotation.workspace.services.judging import Choice
+from tests.inference.conftest import fake_server  # noqa: F401 (a fixture used below)
 
 from .factories import BatchFactory
 from .test_api import client_for
@@ -287,3 +288,25 @@ def roles_admin_user():
     user.is_staff = user.is_superuser = True
     user.save()
     return user
+
+
+def test_a_model_answer_that_cannot_be_stored_fails_its_pair_with_the_reason(
+    fake_server,  # noqa: F811 (the fixture imported above)
+):
+    from annotation.generation import pair_request, pairs_generate_pending
+    from annotation.models import ModelVariant
+    from tests.inference.conftest import FAKE_MODEL
+
+    batch = BatchFactory(max_new_tokens=4)
+    variant = ModelVariant.objects.create(
+        label="fake", backend="http", server_url=fake_server.base_url, model_name=FAKE_MODEL
+    )
+    batch.variants.add(variant)
+    nul = {"message": {"role": "assistant", "content": "ok\u0000"}, "finish_reason": "stop"}
+    answer = {"choices": [{"index": 0, **nul}], "usage": {"completion_tokens": 2}}
+    fake_server.script = [("json", 200, answer)]  # one of the pair's two requests
+    pair = pair_request(batch=batch, context=[{"role": "user", "content": "Say hi."}])
+    assert pairs_generate_pending(batch_id=batch.pk) == 1
+    pair.refresh_from_db()
+    assert pair.status == ResponsePair.Status.FAILED and pair.response_a_id is None
+    assert "NUL" in pair.last_error
