@@ -138,9 +138,15 @@ def _margin(record: dict[str, Any]) -> float | None:
     value = record.get("margin")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise RowInvalid("margin", "must be a finite number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise RowInvalid("margin", "must be a finite number")
+    return number
 
 
 def _safe(record: dict[str, Any], name: str) -> bool | None:

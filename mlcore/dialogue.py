@@ -68,17 +68,20 @@ def storable(value: str) -> bool:
 
 
 def check_json(value: Any, field: str) -> Any:
-    """A JSON value unchanged, or RowInvalid if any key or string in it cannot be stored."""
-    if isinstance(value, str):
-        check_text(value, field)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{field}.{shown(str(key))}"
-            check_text(str(key), where)
-            check_json(item, where)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_json(item, f"{field}[{index}]")
+    """A JSON value unchanged, or RowInvalid if any key or string in it cannot be stored.
+    (A loop, not recursion: JSON may nest deeper than Python recurses.)"""
+    stack = [(value, field)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            check_text(item, where)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                inner = f"{where}.{shown(str(key))}"
+                check_text(str(key), inner)
+                stack.append((child, inner))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
     return value
 
 

@@ -89,8 +89,8 @@ def json_records(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | RowI
         except json.JSONDecodeError as exc:
             yield number, RowInvalid("", f"bad JSON ({exc.msg} at column {exc.colno})")
             continue
-        except RecursionError:
-            yield number, RowInvalid("", "bad JSON (nested too deeply)")
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, deep nesting
+            yield number, RowInvalid("", f"bad JSON ({type(exc).__name__}: {exc})"[:200])
             continue
         if not isinstance(record, dict):
             yield number, RowInvalid("", "each line must be a JSON object")

@@ -23,10 +23,10 @@ def test_tiny_temperature_is_recorded_as_greedy(temperature):
 
 
 def test_transformers_backend_samples_tiny_temperatures_greedily(cpu_backend):
-    greedy = cpu_backend.generate(CONVERSATION, SamplingParams(0.0, 1.0, 16, seed=7))[0]
+    greedy = cpu_backend.generate(CONVERSATION, SamplingParams(0.0, 1.0, 8, seed=7))[0]
     assert greedy.text.strip()
-    for temperature in TINY:
-        out = cpu_backend.generate(CONVERSATION, SamplingParams(temperature, 1.0, 16, seed=7))[0]
+    for temperature in (1e-39, 5e-324):
+        out = cpu_backend.generate(CONVERSATION, SamplingParams(temperature, 1.0, 8, seed=7))[0]
         assert out.text == greedy.text, temperature
         assert out.params.temperature == 0.0
 
