@@ -85,17 +85,26 @@ def check_json(value: Any, field: str) -> Any:
     return value
 
 
-def text(value: Any, field: str, *, max_chars: int | None = None, allow_empty: bool = False) -> str:
-    """A text field, stripped: refused if not a string, empty (unless allowed), too long or
-    unstorable."""
-    if not isinstance(value, str):
+def text(
+    value: Any,
+    field: str,
+    *,
+    max_chars: int | None = None,
+    allow_empty: bool = False,
+    strip: bool = True,
+) -> str:
+    """A text field: refused if not a string, blank (unless allowed), too long or unstorable.
+    Identifiers and labels are stripped; dialogue text (`strip=False`) is kept as written."""
+    kept = check_text(value, field) if isinstance(value, str) else value
+    if not isinstance(kept, str):
         raise RowInvalid(field, f"must be text, not {_type_name(value)}")
-    stripped = check_text(value, field).strip()
-    if not stripped and not allow_empty:
+    if strip:
+        kept = kept.strip()
+    if not kept.strip() and not allow_empty:
         raise RowInvalid(field, "is empty")
-    if max_chars is not None and len(stripped) > max_chars:
-        raise RowInvalid(field, f"has {len(stripped)} characters; the limit is {max_chars}")
-    return stripped
+    if max_chars is not None and len(kept) > max_chars:
+        raise RowInvalid(field, f"has {len(kept)} characters; the limit is {max_chars}")
+    return kept
 
 
 def content_text(value: Any, field: str, *, max_chars: int | None = None) -> str:
@@ -109,12 +118,12 @@ def content_text(value: Any, field: str, *, max_chars: int | None = None) -> str
             if isinstance(part, str):
                 parts.append(part)
             elif isinstance(part, dict) and part.get("type", "text") == "text":
-                parts.append(text(part.get("text"), f"{where}.text", allow_empty=True))
+                parts.append(text(part.get("text"), f"{where}.text", allow_empty=True, strip=False))
             else:
                 kind = part.get("type") if isinstance(part, dict) else _type_name(part)
                 raise RowInvalid(where, f"only text parts can be read, not {kind!r}")
         value = _PARTS_JOIN.join(parts)
-    return text(value, field, max_chars=max_chars, allow_empty=True)
+    return text(value, field, max_chars=max_chars, allow_empty=True, strip=False)
 
 
 def messages(value: Any, field: str, *, max_chars: int | None = None) -> list[Message]:
@@ -141,7 +150,8 @@ def merge_turns(turns: list[Message], field: str, *, max_chars: int | None = Non
         if turn["role"] == "system" and index > 0:
             raise RowInvalid(f"{field}[{index}].role", "a system message is only allowed first")
         if merged and merged[-1]["role"] == turn["role"]:
-            joined = _MERGE_JOIN.join(t for t in (merged[-1]["content"], turn["content"]) if t)
+            parts = (merged[-1]["content"], turn["content"])
+            joined = _MERGE_JOIN.join(t for t in parts if t.strip())
             if max_chars is not None and len(joined) > max_chars:
                 raise RowInvalid(
                     f"{field}[{index}].content",
@@ -163,7 +173,7 @@ def check_context(turns: list[Message], field: str) -> list[Message]:
     if turns[first]["role"] != "user":
         raise RowInvalid(field, "must start with a user turn (after an optional system message)")
     for index, turn in enumerate(turns):
-        if not turn["content"]:
+        if not turn["content"].strip():
             raise RowInvalid(f"{field}[{index}].content", "is empty")
     if turns[-1]["role"] != "user":
         raise RowInvalid(field, "must end with a user turn (the response answers it)")
@@ -173,7 +183,7 @@ def check_context(turns: list[Message], field: str) -> list[Message]:
 def prompt_messages(value: Any, field: str, *, max_chars: int | None = None) -> list[Message]:
     """A prompt: one user text, or messages that make a valid context."""
     if not isinstance(value, list):
-        return [{"role": "user", "content": text(value, field, max_chars=max_chars)}]
+        return [{"role": "user", "content": text(value, field, max_chars=max_chars, strip=False)}]
     return check_context(messages(value, field, max_chars=max_chars), field)
 
 
@@ -194,7 +204,7 @@ def prompt_of(record: dict[str, Any], *, max_chars: int | None = None) -> list[M
 def response_text(value: Any, field: str, *, max_chars: int | None = None) -> str:
     """A response: a text, or assistant messages (merged into one). It may be empty."""
     if isinstance(value, str):
-        return text(value, field, max_chars=max_chars, allow_empty=True)
+        return text(value, field, max_chars=max_chars, allow_empty=True, strip=False)
     turns = messages(value, field, max_chars=max_chars)
     for index, turn in enumerate(turns):
         if turn["role"] != "assistant":
