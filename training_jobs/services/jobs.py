@@ -13,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mlcore.dialogue import RowInvalid, check_json
+
 from ..models import Iteration, Job, JobKind, JobState
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,10 @@ def job_create(
     if kind not in RUNNERS:
         raise JobError(f"Margin cannot run {kind!r} jobs; choose one of {', '.join(RUNNERS)}.")
     params = dict(params or {})
+    try:
+        check_json(params, "params")
+    except RowInvalid as exc:
+        raise JobError(str(exc)) from None
     RUNNERS[kind].validate(params)
     if request_key:
         existing = Job.objects.filter(request_key=request_key).first()
