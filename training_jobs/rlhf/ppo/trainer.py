@@ -80,6 +80,10 @@ class PPOTrainer:
         self._load_prompts()
 
         device = self.dist.device
+        # Under FSDP the models load on the CPU and each process moves only its shards to its
+        # GPU (fully_shard does), so a model larger than one GPU can be trained.
+        if cfg.fsdp and self.dist.world > 1:
+            device = torch.device("cpu")
         actor = AutoModelForCausalLM.from_pretrained(r.policy, dtype=torch.float32).to(device)
         self.stop_ids = _stop_ids(self.tokenizer, actor.generation_config)
         ref = AutoModelForCausalLM.from_pretrained(r.policy, dtype=torch.float32).to(device)
@@ -95,6 +99,7 @@ class PPOTrainer:
         self.actor = distributed.wrap(actor, self.dist, fsdp=cfg.fsdp)
         self.critic = distributed.wrap(critic.to(device), self.dist, fsdp=cfg.fsdp)
         self.ref = distributed.wrap(ref, self.dist, fsdp=cfg.fsdp)
+        device = self.dist.device
         o = cfg.optim
         betas = (o.beta1, o.beta2)
         self.actor_optim = adamw(
