@@ -7,6 +7,16 @@ from rewardtrain.config import COMMANDS, EvalConfig, TrainConfig, make_parser
 
 
 def run(argv: list[str] | None = None) -> None:
+    """Run one command; a bad input line exits non-zero with ``file:line: message``."""
+    from rewardtrain.data import DataError
+
+    try:
+        _run(argv)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _run(argv: list[str] | None) -> None:
     cfg = parse_config(make_parser(), COMMANDS, argv)
     if isinstance(cfg, TrainConfig):
         from rewardtrain.train import main

@@ -1,6 +1,9 @@
 from dataclasses import dataclass
 
 from config.errors import ApplicationError
+from mlcore.dialogue import RowInvalid
+
+__all__ = ["ImportFailed", "RowError", "RowInvalid"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,3 @@ class ImportFailed(ApplicationError):
         shown = "; ".join(str(e) for e in self.errors[:5])
         more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
         return f"Nothing was imported: {shown}{more}"
-
-
-class RowInvalid(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(message)

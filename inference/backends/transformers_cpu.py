@@ -194,7 +194,8 @@ class TransformersBackend:
 class RowSampler:
     """Draws one token per row per step, each row from its own seeded generator.
 
-    Greedy rows (temperature 0) take the argmax and draw nothing. A sampling row draws one
+    Greedy rows (`SamplingParams.greedy`: temperature 0, or below GREEDY_BELOW) take the argmax
+    and draw nothing. A sampling row draws one
     uniform number u and takes the token where the cumulative probability first exceeds
     u times the kept mass: over the vocabulary in id order, or, with top_p < 1, over the tokens
     sorted by probability (stable) cut to the smallest prefix whose mass reaches top_p.
@@ -203,14 +204,15 @@ class RowSampler:
     def __init__(self, params: list[SamplingParams]) -> None:
         self.params = params
         self.generators = [torch.Generator().manual_seed(p.seed) for p in params]
-        self.temperature = torch.tensor([p.temperature or 1.0 for p in params]).unsqueeze(1)
-        self.greedy = torch.tensor([p.temperature == 0.0 for p in params])
-        self.nucleus = [i for i, p in enumerate(params) if p.temperature > 0 and p.top_p < 1.0]
+        self.greedy = torch.tensor([p.greedy for p in params])
+        temperatures = [1.0 if p.greedy else p.temperature for p in params]
+        self.temperature = torch.tensor(temperatures).unsqueeze(1)
+        self.nucleus = [i for i, p in enumerate(params) if not p.greedy and p.top_p < 1.0]
 
     def draw(self, logits: torch.Tensor, active: list[bool]) -> torch.Tensor:
         """Tokens (B,) for logits (B, V); rows not active draw nothing (their value is unused)."""
         tokens = torch.argmax(logits, dim=-1)
-        sampled = [i for i, p in enumerate(self.params) if active[i] and p.temperature > 0]
+        sampled = [i for i, p in enumerate(self.params) if active[i] and not p.greedy]
         if not sampled:
             return tokens
         u = torch.zeros(len(self.params))

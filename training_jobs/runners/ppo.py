@@ -24,7 +24,7 @@ from mlcore.files import file_sha256
 from training_jobs.rlhf.ppo.config import PPOConfig, apply_preset, check_shape
 
 from ..models import Job, JobKind, ModelVersion
-from ..services.iterations import model_version_register, policy_base_ensure
+from ..services.iterations import model_version_register
 from ..services.jobs import JobError
 from .base import Runner
 from .context import JobContext
@@ -56,15 +56,11 @@ def _ids(value: Any) -> bool:
 
 
 def start_policy(job: Job) -> ModelVersion:
-    """The policy PPO starts from (see the module docstring)."""
-    if job.params.get("policy_version"):
-        return ModelVersion.objects.get(pk=job.params["policy_version"])
-    if job.iteration:
-        if job.iteration.produced_policy:
-            return job.iteration.produced_policy
-        if job.iteration.start_policy:
-            return job.iteration.start_policy
-    return policy_base_ensure()
+    """The policy PPO starts from: the one `policy_version` names, else the one its iteration
+    has produced so far (a rejection-sampling round's: RLHF-V5), else as every runner starts."""
+    if not job.params.get("policy_version") and job.iteration and job.iteration.produced_policy:
+        return job.iteration.produced_policy
+    return Runner.starting_policy(job, "policy_version")
 
 
 class PPORunner(Runner):

@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config.errors import ApplicationError
+from mlcore.dialogue import RowInvalid, check_json
 
 from ..models import Iteration, Job, JobKind, JobState
 
@@ -77,7 +78,10 @@ def job_create(
         )
     params = dict(params or {})
     try:
+        check_json(params, "params")
         RUNNERS[kind].validate(params)
+    except RowInvalid as exc:
+        raise ValidationError({"params": str(exc)}) from None
     except ValidationError as exc:
         raise ValidationError({"params": exc.messages}) from exc
     if request_key:

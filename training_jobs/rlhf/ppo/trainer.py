@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import resource
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,19 @@ from training_jobs.rlhf.ppo.batch import collate, pad_rows, policy_forward, valu
 from training_jobs.rlhf.ppo.config import PPOConfig, as_dict, check
 from training_jobs.rlhf.ppo.losses import (
     gae,
-    kl_k1,
-    kl_k3,
-    masked_sum,
     moments,
     policy_loss,
     shaped_rewards,
     value_loss,
     whiten_with,
 )
-from training_jobs.rlhf.ppo.rewards import reason_counts, routing_shares, score_answers
+from training_jobs.rlhf.ppo.metrics import (
+    Trajectory,
+    global_means,
+    provenance,
+    trajectory_metrics,
+)
+from training_jobs.rlhf.ppo.rewards import score_answers
 from training_jobs.rlhf.ppo.rollout import (
     Prompt,
     RolloutEngine,
@@ -46,28 +49,6 @@ from training_jobs.rlhf.ppo.rollout import (
 )
 
 HELDOUT_SEED_OFFSET = 7919
-
-
-@dataclass
-class Trajectory:
-    """One iteration's rollouts on this process, with everything the PPO step needs.
-
-    Tensors are (B, R): B answers, R the longest answer; `mask` is 1.0 on answer tokens.
-    """
-
-    rollouts: Rollouts
-    mask: torch.Tensor
-    logprobs: torch.Tensor
-    ref_logprobs: torch.Tensor
-    values: torch.Tensor
-    rewards: torch.Tensor
-    advantages: torch.Tensor
-    returns: torch.Tensor
-    raw_scores: torch.Tensor  # (B,) routed raw R_c
-    scores: torch.Tensor  # (B,) whitened
-    reasons: list[str]
-    seconds_generation: float
-    seconds_scoring: float
 
 
 class PPOTrainer:
@@ -99,6 +80,10 @@ class PPOTrainer:
         self._load_prompts()
 
         device = self.dist.device
+        # Under FSDP the models load on the CPU and each process moves only its shards to its
+        # GPU (fully_shard does), so a model larger than one GPU can be trained.
+        if cfg.fsdp and self.dist.world > 1:
+            device = torch.device("cpu")
         actor = AutoModelForCausalLM.from_pretrained(r.policy, dtype=torch.float32).to(device)
         self.stop_ids = _stop_ids(self.tokenizer, actor.generation_config)
         ref = AutoModelForCausalLM.from_pretrained(r.policy, dtype=torch.float32).to(device)
@@ -114,6 +99,7 @@ class PPOTrainer:
         self.actor = distributed.wrap(actor, self.dist, fsdp=cfg.fsdp)
         self.critic = distributed.wrap(critic.to(device), self.dist, fsdp=cfg.fsdp)
         self.ref = distributed.wrap(ref, self.dist, fsdp=cfg.fsdp)
+        device = self.dist.device
         o = cfg.optim
         betas = (o.beta1, o.beta2)
         self.actor_optim = adamw(
@@ -237,7 +223,10 @@ class PPOTrainer:
         sharded = distributed.is_sharded(self.actor)
         full = distributed.full_state(self.actor, everywhere=True)[0] if sharded else None
         self.engine.sync(distributed.unwrap(self.actor), full)
-        completions, _ = self.engine.generate(prompts, seeds) if prompts else ([], 0.0)
+        # The transformers engine runs the actor's own module: under bf16 autocast like training.
+        autocast = self.autocast if self.engine.kind == "transformers" else contextlib.nullcontext()
+        with autocast:
+            completions, _ = self.engine.generate(prompts, seeds) if prompts else ([], 0.0)
         return rollouts_from(
             prompts, positions, completions, time.perf_counter() - started, self.stop_ids
         )
@@ -367,32 +356,6 @@ class PPOTrainer:
 
     # -- metrics, evaluation, checkpoints -----------------------------------------------
 
-    def trajectory_metrics(self, traj: Trajectory) -> dict[str, float]:
-        """Means over all processes' answers: rewards, KL (summed over an answer's tokens),
-        answer length, truncation and routing shares, and the phase seconds."""
-        k1 = masked_sum(kl_k1(traj.logprobs, traj.ref_logprobs), traj.mask, dim=1)
-        k3 = masked_sum(kl_k3(traj.logprobs, traj.ref_logprobs), traj.mask, dim=1)
-        shaped = traj.rewards.sum(1)
-        means = global_means(
-            {
-                "reward_mean": float(traj.raw_scores.sum()),
-                "reward_whitened_mean": float(traj.scores.sum()),
-                "shaped_reward_mean": float(shaped.sum()),
-                "kl_k1": float(k1.sum()),
-                "kl_k3": float(k3.sum()),
-                "answer_length": float(traj.mask.sum()),
-                "truncated_share": float(sum(traj.rollouts.truncated)),
-            },
-            len(traj.rollouts),
-        )
-        counts = distributed.all_sum(reason_counts(traj.reasons))
-        return {
-            **means,
-            **routing_shares(counts),
-            "seconds_generation": traj.seconds_generation,
-            "seconds_scoring": traj.seconds_scoring,
-        }
-
     def evaluate(self, iteration: int) -> float:
         """Mean raw R_c of one answer per held-out prompt (the same sampling seeds each time),
         over all processes; the answers go to heldout.jsonl."""
@@ -499,7 +462,7 @@ class PPOTrainer:
         started = time.perf_counter()
         for iteration in range(self.iteration, cfg.iterations):
             traj = self.generate_trajectory(iteration)
-            metrics = self.trajectory_metrics(traj)
+            metrics = trajectory_metrics(traj)
             metrics.update(self.ppo_step(traj, iteration))
             metrics["rollouts_per_second"] = cfg.optim.rollouts / (
                 metrics["seconds_generation"]
@@ -533,6 +496,7 @@ class PPOTrainer:
             "heldout_prompts": len(self.heldout),
             "prompts_left_out_for_length": self.dropped_prompts,
             "seconds": round(seconds, 1),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
             "last": self.history[-1] if self.history else None,
         }
         if self.dist.main:
@@ -543,31 +507,6 @@ class PPOTrainer:
         self.engine.close()
         distributed.barrier()
         return summary
-
-
-def global_means(sums: dict[str, float], count: float) -> dict[str, float]:
-    """Each named sum over all processes divided by the count over all processes."""
-    totals = distributed.all_sum(torch.tensor([count, *sums.values()], dtype=torch.float64))
-    n = max(float(totals[0]), 1.0)
-    return {name: float(v) / n for name, v in zip(sums, totals[1:].tolist(), strict=True)}
-
-
-def provenance(cfg: PPOConfig) -> dict[str, Any]:
-    """What the policy was made from: start policy, both reward models, prompt files' sha256."""
-    from mlcore.files import file_sha256
-    from training_jobs.rlhf.reward import reward_model_record as folder
-
-    files = [p for p in (cfg.rollout.prompts, cfg.rollout.heldout_prompts) if p]
-    return {
-        "method": "ppo",
-        "start_policy": str(Path(cfg.rollout.policy).resolve()),
-        "reward_models": {
-            "helpfulness": folder(cfg.rewards.helpfulness_model),
-            "safety": folder(cfg.rewards.safety_model),
-        },
-        "prompts": [{"path": str(Path(p).resolve()), "sha256": file_sha256(p)} for p in files],
-        "config": as_dict(cfg),
-    }
 
 
 def _no_dropout(model: torch.nn.Module) -> None:

@@ -19,18 +19,20 @@ OTHER = ("very", "quite", "some", "many")
 
 
 def warmup_answer(rng: random.Random, topics: list[str]) -> str:
-    """An answer of varied quality: on or off topic, short or long, sometimes repetitive,
-    sometimes unsafe (the hidden utility tells these apart)."""
-    on_topic = rng.random()
+    """An answer of varied quality, so that the hidden utility tells answers apart in every way
+    it can: on or off topic, short or long, sometimes one word over and over, sometimes unsafe."""
+    if rng.random() < 0.2:
+        return " ".join([rng.choice(topics + list(helpers.FILLER))] * rng.randint(3, 10))
+    on_topic, repeats = rng.random(), rng.uniform(0.0, 0.6)
     words: list[str] = []
     for _ in range(rng.randint(1, 12)):
-        if words and rng.random() < 0.25:
+        if words and rng.random() < repeats:
             words.append(words[-1])
         elif rng.random() < on_topic:
             words.append(rng.choice(topics))
         else:
             words.append(rng.choice(helpers.TOPICS + list(helpers.FILLER) + list(OTHER)))
-    if rng.random() < 0.35:
+    if rng.random() < 0.3:
         words.insert(rng.randrange(len(words) + 1), rng.choice(helpers.UNSAFE))
     return " ".join(words)
 
@@ -103,8 +105,8 @@ def train_reward_model(policy: Path, pairs: Path, out: Path) -> Path:
     """`python -m rewardtrain train` on the judged pairs, initialised from the policy."""
     args = [
         "--output-dir", out, "--model", policy, "--data", pairs, "--mix", "none",
-        "--reward-model", "helpfulness", "--epochs", "3", "--lr", "2e-3",
-        "--batch-pairs", "32", "--pack-tokens", "2048", "--test-fraction", "0.1",
+        "--reward-model", "helpfulness", "--epochs", "2", "--lr", "2e-3",
+        "--batch-pairs", "32", "--pack-tokens", "512", "--test-fraction", "0.1",
         "--save-every", "0", "--no-progress",
     ]  # fmt: skip
     done = subprocess.run(

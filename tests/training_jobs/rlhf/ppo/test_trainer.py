@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.training_jobs.rlhf.ppo.helpers import make_certain, ppo_config
+from training_jobs.rlhf.ppo.metrics import trajectory_metrics
 from training_jobs.rlhf.ppo.trainer import PPOTrainer, main
 
 
@@ -22,7 +23,7 @@ def trainer(tmp_path, tiny_setup):
 def test_kl_is_exactly_zero_at_iteration_zero_and_moves_after_a_step(trainer):
     traj = trainer.generate_trajectory(0)
     assert torch.equal(traj.logprobs, traj.ref_logprobs)
-    metrics = trainer.trajectory_metrics(traj)
+    metrics = trajectory_metrics(traj)
     assert metrics["kl_k1"] == 0.0 and metrics["kl_k3"] == 0.0
     assert (traj.logprobs * traj.mask).sum() < 0  # real log-probs, not zeros
 
@@ -32,7 +33,7 @@ def test_kl_is_exactly_zero_at_iteration_zero_and_moves_after_a_step(trainer):
     step = trainer.ppo_step(traj, 0)
     assert step["policy_loss"] == pytest.approx(step["policy_loss"])  # a number
     moved = trainer.generate_trajectory(1)
-    kl = trainer.trajectory_metrics(moved)
+    kl = trajectory_metrics(moved)
     assert kl["kl_k3"] > 0 and not torch.equal(moved.logprobs, moved.ref_logprobs)
 
 

@@ -16,6 +16,7 @@ CHECK = """
 import json, sys
 from pathlib import Path
 from tests.training_jobs.rlhf.ppo.helpers import make_certain, ppo_config
+from training_jobs.rlhf.ppo.metrics import trajectory_metrics
 from training_jobs.rlhf.ppo.trainer import PPOTrainer
 
 setup = {k: Path(v) for k, v in json.loads(sys.argv[1]).items()}
@@ -25,7 +26,7 @@ trainer = PPOTrainer(cfg)
 trainer.setup()
 traj = trainer.generate_trajectory(0)
 before = traj.rollouts.response_ids
-metrics = trainer.trajectory_metrics(traj)
+metrics = trajectory_metrics(traj)
 trainer.ppo_step(traj, 0)
 target = trainer.tokenizer.convert_tokens_to_ids("river")
 make_certain(trainer.actor, target, trainer.tokenizer.convert_tokens_to_ids("assistant"))
