@@ -6,9 +6,13 @@
 #   bash bench/gpu_check.sh              # on the GPU machine; figures into $OUT (or bench/out)
 #   bash bench/gpu_check.sh --dry-run    # tiny shapes on CPU in a minute: checks the scripts
 #
-# Parts (each bounded by its own timeout so one slow part cannot eat the others' time):
-#   ppo   bench/_gpu_check_ppo.py: PPO rollouts/s, seconds split, training share of bf16 peak
-# The reward-model training part is added beside it by its own bench script.
+# Parts (each bounded by its own timeout so one slow part cannot eat the others' time; about
+# 30 s of start-up and the two limits below stay under 8 minutes):
+#   rewardtrain  bench/_gpu_check_rewardtrain.py: rewardtrain under torchrun with FSDP on the
+#                GPU, several rows a process (loss falls, equal to DDP), eval and score on the
+#                device, training throughput against the bf16 peak
+#   ppo          bench/_gpu_check_ppo.py: PPO rollouts/s, seconds split, training share of peak
+# Each part writes $OUT/gpu_check_<part>.json; the script exits 1 when a part fails.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,5 +37,10 @@ part() {  # part NAME SECONDS COMMAND...
     echo "== $name took $((SECONDS - start))s"
 }
 
+# ---- reward models (issue 16) -----------------------------------------------------------
+part rewardtrain 200 "$PY" bench/_gpu_check_rewardtrain.py --out "$OUT/gpu_check_rewardtrain.json" "${DRY[@]}"
+
+# ---- PPO (issue 17) ----------------------------------------------------------------------
 part ppo 240 "$PY" bench/_gpu_check_ppo.py --out "$OUT/gpu_check_ppo.json" "${DRY[@]}"
+
 exit $status

@@ -38,16 +38,24 @@ class Dist:
 
 
 def setup() -> Dist:
-    """Join the process group torchrun describes (if any) and pick this process's device."""
+    """Join the process group torchrun describes (if any) and pick this process's device.
+
+    Under torchrun there is a process group even for one process, so a single-process run
+    wraps and shards as N processes do. Processes share GPUs when there are fewer GPUs than
+    local processes (GPU local_rank mod count); NCCL refuses that, so such a run names another
+    backend in MARGIN_DIST_BACKEND (gloo: a check of several processes on one GPU).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
-        device = torch.device("cuda", local_rank)
+        device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    if world > 1 and not tdist.is_initialized():
-        tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    launched = world > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+    if launched and not tdist.is_initialized():
+        default = "nccl" if device.type == "cuda" else "gloo"
+        tdist.init_process_group(os.environ.get("MARGIN_DIST_BACKEND") or default)
     rank = tdist.get_rank() if tdist.is_initialized() else 0
     return Dist(rank, world, local_rank, device)
 
@@ -84,9 +92,9 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 def wrap(model: torch.nn.Module, dist: Dist, *, fsdp: bool = False) -> torch.nn.Module:
     """DDP over processes, or FSDP2 (`fully_shard` per decoder layer, then the root), or the
-    model itself on one process. A frozen model (no parameter requires grad) is only sharded
-    under FSDP and left whole under DDP."""
-    if dist.world == 1:
+    model itself without a process group (one process not launched by torchrun). A frozen model
+    (no parameter requires grad) is only sharded under FSDP and left whole under DDP."""
+    if not initialized():
         return model
     if fsdp:
         from torch.distributed.fsdp import fully_shard

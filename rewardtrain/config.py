@@ -98,7 +98,7 @@ class TrainConfig:
         "auto",
         "Attention over packed rows: per_item (item by item, no L x L mask: less compute on "
         "the CPU), dense (the row's block mask, for SDPA's fused GPU kernels), auto (per_item "
-        "on the CPU, dense on a GPU).",
+        "on the CPU for models 512 wide or more, else dense).",
         choices=("auto", "per_item", "dense"),
     )
     progress: bool = option(True, "Show a progress bar.")

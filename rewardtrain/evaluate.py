@@ -37,7 +37,7 @@ def score_items(
 
     was_training = model.training
     model.eval()
-    per_item = uses_per_item(attention, device)
+    per_item = uses_per_item(attention, device, model)
     out: dict[int, list[float]] = {}
     for row_items in plan_rows(items, pack_tokens):
         row = pack_row(row_items).to(device)

@@ -126,9 +126,17 @@ def run_row(model: nn.Module, row: PackedRow, per_item: bool) -> torch.Tensor:
     return model(row.input_ids, row.position_ids, row.attention_mask(torch.bool), row.reward_index)
 
 
-def uses_per_item(attention: str, device: torch.device | str) -> bool:
-    """`--attention auto`: item by item on the CPU, the dense mask on a GPU."""
-    return attention == "per_item" or (attention == "auto" and torch.device(device).type == "cpu")
+PER_ITEM_MIN_WIDTH = 512
+
+
+def uses_per_item(attention: str, device: torch.device | str, model: nn.Module) -> bool:
+    """`--attention auto`: item by item on the CPU for models of width PER_ITEM_MIN_WIDTH or
+    more (SmolLM2's 576 and up, where the L x L attention is a large share of the work); the
+    dense mask on a GPU (SDPA's fused kernels) and for tiny models (per-call overhead)."""
+    if attention != "auto":
+        return attention == "per_item"
+    width = getattr(getattr(model, "module", model).classifier.config, "hidden_size", 0)
+    return torch.device(device).type == "cpu" and width >= PER_ITEM_MIN_WIDTH
 
 
 def save_reward_model(

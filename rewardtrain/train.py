@@ -119,7 +119,7 @@ def train_step(
     items = [Item.from_pair(p, i) for i, p in enumerate(batch)]
     shares = split_for_ranks(plan_rows(items, cfg.pack_tokens), world)
     mine = shares[rank]
-    per_item = uses_per_item(cfg.attention, device)
+    per_item = uses_per_item(cfg.attention, device, model)
     totals = torch.zeros(3, dtype=torch.float64)
     for n, row_items in enumerate(mine):
         row = pack_row(row_items).to(device)
@@ -313,6 +313,7 @@ def save(run: Run) -> dict[str, Any]:
             "resumed_from_step": run.start,
             "warmup_steps": run.warmup,
             "world_size": run.world,
+            "fsdp": distributed.is_sharded(run.model),
             "train_seconds": seconds,
             "pairs_per_s": run.pairs_done / seconds if seconds else None,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -104,3 +104,21 @@ def test_a_batch_smaller_than_the_ranks_gets_filler_rows():
     fillers = [it for r in rows for it in r if it.filler]
     assert len(fillers) == 1 and fillers[0].context == [0, 0]
     assert not any(it.filler for it in items)
+
+
+def test_auto_attention_goes_item_by_item_for_wide_models_on_the_cpu():
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from rewardtrain.model import uses_per_item
+
+    def model(width: int) -> RewardModel:
+        config = LlamaConfig(
+            vocab_size=32, hidden_size=width, intermediate_size=8, num_hidden_layers=1,
+            num_attention_heads=8, num_key_value_heads=8, num_labels=1,
+        )  # fmt: skip
+        return RewardModel(LlamaForSequenceClassification(config))
+
+    wide, narrow = model(576), model(64)
+    assert uses_per_item("auto", "cpu", wide) and not uses_per_item("auto", "cpu", narrow)
+    assert not uses_per_item("auto", "cuda", wide)
+    assert uses_per_item("per_item", "cuda", narrow) and not uses_per_item("dense", "cpu", wide)

@@ -177,7 +177,7 @@ def train(
         "response_tokens_trained": tokens_trained,
         "seconds": round(seconds, 1),
         "world_size": dist.world,
-        "fsdp": cfg.fsdp and dist.world > 1,
+        "fsdp": distributed.is_sharded(trained),
         "gradient_checkpointing": cfg.gradient_checkpointing,
     }
 
