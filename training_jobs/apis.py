@@ -48,7 +48,7 @@ class JobListApi(generics.ListAPIView):
             iteration_id=int(iteration) if iteration and iteration.isdigit() else None,
         ).select_related("model_version")
 
-    @extend_schema(request=JobInputSerializer, responses={201: JobOutputSerializer})
+    @extend_schema(request=JobInputSerializer, responses={202: JobOutputSerializer})
     def post(self, request: Request) -> Response:
         serializer = JobInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -63,7 +63,9 @@ class JobListApi(generics.ListAPIView):
             )
         except JobError as exc:
             raise ValidationError({"params": [str(exc)]}) from exc
-        return Response(JobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+        # Accepted: the job is queued (the row is committed; it runs when a worker takes it,
+        # also when the broker is down right now).
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobDetailApi(generics.RetrieveAPIView):

@@ -41,6 +41,16 @@ def tiny_policy(artifact_root, tiny_policy_source) -> ModelVersion:
     return ModelVersion.objects.create(kind="policy", name="tiny", path="policies/tiny")
 
 
+@pytest.fixture
+def sent(monkeypatch) -> list:
+    """Jobs are recorded, never sent to a broker (no worker runs in these tests)."""
+    calls: list = []
+    monkeypatch.setattr(
+        "training_jobs.tasks.run_job.apply_async", lambda *a, **k: calls.append((a, k))
+    )
+    return calls
+
+
 def _database_url() -> str:
     db = django_settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
@@ -59,7 +69,7 @@ class Worker:
             "CELERY_BROKER_URL": broker,
             "ARTIFACT_ROOT": str(artifact_root),
             "MARGIN_TRAINING_DEVICE": "cpu",
-            "MARGIN_JOB_HEARTBEAT_SECONDS": "1",
+            "MARGIN_HEARTBEAT_SECONDS": "1",
             **extra_env,
         }
         self.log = log

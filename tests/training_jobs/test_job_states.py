@@ -12,9 +12,9 @@ from training_jobs.services import (
     job_create,
     job_fail,
     job_retry,
-    jobs_sweep,
 )
 from training_jobs.services.iterations import iteration_create
+from work.sweeper import work_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -90,17 +90,19 @@ def test_cancel_a_running_job_asks_its_worker():
     assert job.state == JobState.RUNNING and job.cancel_requested
 
 
-def test_sweeper_fails_silent_running_jobs_and_resends_unsent_ones(settings):
-    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_TIMEOUT_SECONDS": 60}
+def test_sweeper_fails_silent_running_jobs_and_resends_unsent_ones(settings, sent):
+    settings.MARGIN_WORK = {**settings.MARGIN_WORK, "HEARTBEAT_TIMEOUT_SECONDS": 60}
     silent = _job()
     job_claim(job_id=silent.pk, attempt=1)
     Job.objects.filter(pk=silent.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
     unsent = _job()
-    Job.objects.filter(pk=unsent.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    assert jobs_sweep() == {"failed": 1, "resent": 1}
+    Job.objects.filter(pk=unsent.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
+    assert work_sweep()["training_jobs.job"] == {"resent": 1, "retried": 0, "failed": 1}
     silent.refresh_from_db()
     assert silent.state == JobState.FAILED and "no heartbeat" in silent.error
-    assert jobs_sweep()["failed"] == 0
+    assert "Retry to resume." in silent.error
+    assert [call[1]["args"] for call in sent] == [[unsent.pk, 1]]
+    assert work_sweep()["training_jobs.job"]["failed"] == 0
 
 
 def test_iterations_are_numbered_and_start_from_the_last_policy(tiny_policy):

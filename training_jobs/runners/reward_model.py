@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count, Max
 
 from annotation.exports import ExportFilters, export_write_file
 from annotation.models import Judgment
 
 from ..models import Job, ModelVersion
+from ..quality.services import responses_score_enqueue
 from ..services.iterations import model_version_register, policy_base_ensure
 from ..services.jobs import JobError
 from .context import JobContext
@@ -126,10 +126,8 @@ class RewardModelRunner:
             judgments_through=job.data_snapshot.get("judgments_through", 0),
         )
         ctx.output_dir = published
-        from ..quality.tasks import score_responses
-
         # The staff signals (agreement, drift, disagreement) read the newest model's scores.
-        transaction.on_commit(lambda: score_responses.delay(version.pk))
+        responses_score_enqueue(version_ids=[version.pk])
 
     def _evaluate(self, ctx: JobContext, model: Path, tests_beside: Path, name: str) -> dict:
         tests = sorted(tests_beside.glob("test_*.jsonl"))

@@ -57,6 +57,20 @@ def follow(job: Job, *, stream, interval: float = 1.0) -> Job:
             time.sleep(interval)
 
 
+def describe(job: Job) -> str:
+    """What became of the request, as the job row says (it is the source of truth)."""
+    job.refresh_from_db()
+    head = f"job {job.pk}: {job.get_kind_display()}, {job.state} on {job.queue}"
+    if job.state == JobState.QUEUED and job.enqueued_at is None:
+        return (
+            f"{head}; the broker is not reachable now, so it will be sent when the broker is "
+            "back (the sweeper retries; nothing to do)"
+        )
+    if job.state == JobState.QUEUED:
+        return f"{head}; sent to the workers"
+    return head
+
+
 class Command(BaseCommand):
     help = "Start a training job (reward model, evaluation, ...) and optionally follow it."
 
@@ -108,7 +122,7 @@ class Command(BaseCommand):
             )
         except JobError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"job {job.pk}: {job.get_kind_display()}, {job.state} on {job.queue}")
+        self.stdout.write(describe(job))
         if not options["wait"]:
             return
         try:
