@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,80 @@ def default_model_dir() -> Path:
     from inference.default_model import ensure_default_model
 
     return ensure_default_model()
+
+
+@pytest.fixture
+def artifact_root(settings, tmp_path) -> Path:
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.ARTIFACT_ROOT.mkdir()
+    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "TRAINING_DEVICE": "cpu"}
+    return settings.ARTIFACT_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_policy_source(tmp_path_factory, default_model_dir) -> Path:
+    """A tiny randomly initialised Llama chat policy with SmolLM2's tokenizer: the loop at
+    tiny scale, so reward-model jobs take seconds on CPU."""
+    from transformers import AutoTokenizer
+
+    from tests.rewardtrain.helpers import make_tiny_llama
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-policy"), tokenizer)
+
+
+@pytest.fixture
+def tiny_policy(artifact_root, tiny_policy_source):
+    """The tiny policy as the model version `tiny` under the artifact folder."""
+    from training_jobs.models import ModelVersion
+
+    shutil.copytree(tiny_policy_source, artifact_root / "policies" / "tiny")
+    return ModelVersion.objects.create(kind="policy", name="tiny", path="policies/tiny")
+
+
+def _needs_postgresql() -> None:
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        pytest.skip("real workers need PostgreSQL (run under `make test`)")
+
+
+@pytest.fixture
+def start_worker(redis_url, artifact_root, tmp_path):
+    """Start real Celery workers (stopped, and their log tails shown, at the end)."""
+    from tests.processes import Worker
+
+    _needs_postgresql()
+    workers: list[Worker] = []
+
+    def start(concurrency: int = 1, **extra_env: str) -> Worker:
+        log = tmp_path / f"worker-{len(workers)}.log"
+        worker = Worker(redis_url, artifact_root, log, concurrency=concurrency, **extra_env)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    for worker in workers:
+        sys.stderr.write(worker.output()[-3000:])
+
+
+@pytest.fixture
+def start_beat(redis_url, artifact_root, tmp_path):
+    """Start real `celery beat` processes with Margin's scheduler."""
+    from tests.processes import Beat
+
+    _needs_postgresql()
+    beats: list[Beat] = []
+
+    def start(**extra_env: str) -> Beat:
+        beat = Beat(redis_url, artifact_root, tmp_path / f"beat-{len(beats)}.log", **extra_env)
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()
+    for beat in beats:
+        sys.stderr.write(beat.output()[-3000:])

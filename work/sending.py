@@ -17,6 +17,7 @@ from .tasks import HEADER
 
 logger = logging.getLogger(__name__)
 # One quick retry: the sweeper, not the request, waits for a broker that is down.
+NOT_SENT = "Not sent yet, the broker did not take it"
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
@@ -60,11 +61,12 @@ def work_send(*, model: type[QueuedWork], pk: int, attempt: int) -> bool:
             retry_policy=PUBLISH_RETRY,
         )
     except Exception as exc:  # the broker is down or refused: the sweeper sends it again
-        reason = f"Not sent yet, the broker did not take it ({type(exc).__name__}: {exc})."
+        reason = f"{NOT_SENT} ({type(exc).__name__}: {exc})."
         _queued(model, pk, attempt).update(error=reason[:1000])
         logger.warning("%s %s attempt %s stays queued: %s", work_label(model), pk, attempt, reason)
         return False
-    _queued(model, pk, attempt).update(enqueued_at=timezone.now(), sends=F("sends") + 1, error="")
+    _queued(model, pk, attempt).update(enqueued_at=timezone.now(), sends=F("sends") + 1)
+    _queued(model, pk, attempt).filter(error__startswith=NOT_SENT).update(error="")
     return True
 
 
@@ -78,8 +80,10 @@ def outbox_call(
     """Call a Celery task through the outbox: recorded in this transaction, sent after commit,
     re-sent by the sweeper until a worker ran it. With a `key`, a call while another message
     with that key still waits to be taken is dropped (None): the waiting one does the work."""
+    name = task_name(task)
+    celery_task(name)  # an unknown task is a mistake to report now, not a message to retry
     message = OutboxMessage(
-        task=task_name(task),
+        task=name,
         args=list(args),
         kwargs=kwargs,
         queue=queue,

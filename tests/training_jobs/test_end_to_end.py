@@ -8,6 +8,7 @@ import pytest
 
 from annotation.models import ModelVariant, Prompt, PromptBatch, ResponsePair
 from annotation.tasks import refill_stocks
+from tests.processes import wait_for
 from training_jobs.models import Job, JobState, ModelVersion
 from training_jobs.services import job_create, job_retry
 from training_jobs.simulation.annotators import annotators_simulate
@@ -15,7 +16,6 @@ from training_jobs.tasks import retrain_reward_models
 from work.sweeper import work_sweep
 
 from ..annotation.factories import JudgmentFactory, PairFactory
-from .conftest import wait_for
 
 # Real workers training real (tiny) models: minutes on 2 cores, so the slow tier.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900), pytest.mark.slow]
