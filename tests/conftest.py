@@ -158,42 +158,41 @@ def _needs_postgresql() -> None:
         pytest.skip("real workers need PostgreSQL (run under `make test`)")
 
 
-@pytest.fixture
-def start_worker(redis_url, artifact_root, tmp_path):
-    """Start real Celery workers (stopped, and their log tails shown, at the end)."""
-    from tests.processes import Worker
-
+def _process_factory(make):
+    """A fixture body: yields `start(**options)`, then stops what it started and shows the
+    tail of each process's log."""
     _needs_postgresql()
-    workers: list[Worker] = []
+    started = []
 
-    def start(concurrency: int = 1, **extra_env: str) -> Worker:
-        log = tmp_path / f"worker-{len(workers)}.log"
-        worker = Worker(redis_url, artifact_root, log, concurrency=concurrency, **extra_env)
-        workers.append(worker)
-        return worker
+    def start(**options):
+        process = make(len(started), **options)
+        started.append(process)
+        return process
 
     yield start
-    for worker in workers:
-        worker.stop()
-    for worker in workers:
-        sys.stderr.write(worker.output()[-3000:])
+    for process in started:
+        process.stop()
+    for process in started:
+        sys.stderr.write(process.output()[-3000:])
+
+
+@pytest.fixture
+def start_worker(redis_url, artifact_root, tmp_path):
+    """Start real Celery workers: `start_worker(concurrency=1, **environment)`."""
+    from tests.processes import Worker
+
+    def make(n: int, concurrency: int = 1, **env: str) -> Worker:
+        log = tmp_path / f"worker-{n}.log"
+        return Worker(redis_url, artifact_root, log, concurrency=concurrency, **env)
+
+    yield from _process_factory(make)
 
 
 @pytest.fixture
 def start_beat(redis_url, artifact_root, tmp_path):
-    """Start real `celery beat` processes with Margin's scheduler."""
+    """Start real `celery beat` processes with Margin's scheduler: `start_beat(**environment)`."""
     from tests.processes import Beat
 
-    _needs_postgresql()
-    beats: list[Beat] = []
-
-    def start(**extra_env: str) -> Beat:
-        beat = Beat(redis_url, artifact_root, tmp_path / f"beat-{len(beats)}.log", **extra_env)
-        beats.append(beat)
-        return beat
-
-    yield start
-    for beat in beats:
-        beat.stop()
-    for beat in beats:
-        sys.stderr.write(beat.output()[-3000:])
+    yield from _process_factory(
+        lambda n, **env: Beat(redis_url, artifact_root, tmp_path / f"beat-{n}.log", **env)
+    )
