@@ -101,7 +101,7 @@ class Beat(Process):
     def __init__(self, broker: str, artifact_root: Path, log: Path, **extra_env: str) -> None:
         super().__init__(
             [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info"]
-            + ["--pidfile", "", "-s", str(log.with_suffix(".schedule"))],
+            + ["-s", str(log.with_suffix(".schedule"))],
             process_env(broker, artifact_root, **extra_env),
             log,
         )
