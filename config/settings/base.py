@@ -206,7 +206,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "control_folder": str(VAR_DIR / "broker" / "control"),
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600)}
+    else {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600),
+        # A broker that vanishes without closing the connection (a failover, a firewall) must
+        # not hold a request: the send gives up and the row stays queued for the sweeper.
+        "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 5),
+        "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 10),
+        "socket_keepalive": True,
+    }
 )
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_SERIALIZER = "json"
