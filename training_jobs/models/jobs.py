@@ -84,6 +84,15 @@ class Job(QueuedWork):
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.get_kind_display()}, {self.state})"
 
+    def on_lost(self) -> None:
+        """Remove the partial files a killed attempt left in the job's folder (checkpoints
+        stay: a retry resumes from the newest complete one)."""
+        from config.artifacts import PARTIAL, artifact_path
+
+        folder = artifact_path(f"jobs/{self.pk}")
+        for partial in folder.rglob(f".*{PARTIAL}") if folder.is_dir() else []:
+            partial.unlink(missing_ok=True)
+
     def can_move_to(self, state: str) -> bool:
         return state in TRANSITIONS[self.state]
 
