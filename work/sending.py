@@ -3,6 +3,7 @@ commit, and a failed send leaves the row queued for the sweeper to send again.""
 
 from __future__ import annotations
 
+import enum
 import importlib
 import logging
 from typing import Any
@@ -44,13 +45,18 @@ def celery_task(name: str) -> Task:
     return current_app.tasks[name]
 
 
-def work_send(*, model: type[QueuedWork], pk: int, attempt: int) -> bool:
-    """Hand one queued attempt to the broker. True when the broker took the message; a row no
-    longer queued for this attempt is left alone (False). Never raises for a broker fault:
-    the row records it and stays queued."""
+class Sent(enum.Enum):
+    SENT = "sent"
+    SKIPPED = "skipped"  # no longer queued for this attempt: nothing to send
+    REFUSED = "refused"  # the broker is down or refused it: the row stays queued
+
+
+def work_send(*, model: type[QueuedWork], pk: int, attempt: int) -> Sent:
+    """Hand one queued attempt to the broker. Never raises for a broker fault: the row
+    records why it waits and stays queued for the sweeper."""
     row = _queued(model, pk, attempt).first()
     if row is None:
-        return False
+        return Sent.SKIPPED
     name, args, kwargs = row.message()
     try:
         celery_task(name).apply_async(
@@ -64,10 +70,10 @@ def work_send(*, model: type[QueuedWork], pk: int, attempt: int) -> bool:
         reason = f"{NOT_SENT} ({type(exc).__name__}: {exc})."
         _queued(model, pk, attempt).update(error=reason[:1000])
         logger.warning("%s %s attempt %s stays queued: %s", work_label(model), pk, attempt, reason)
-        return False
+        return Sent.REFUSED
     _queued(model, pk, attempt).update(enqueued_at=timezone.now(), sends=F("sends") + 1)
     _queued(model, pk, attempt).filter(error__startswith=NOT_SENT).update(error="")
-    return True
+    return Sent.SENT
 
 
 def task_name(task: str | Task) -> str:

@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import LostPolicy, OutboxMessage, QueuedWork, WorkState
-from .sending import work_enqueue, work_label, work_send
+from .sending import Sent, work_enqueue, work_label, work_send
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -32,6 +32,10 @@ def resend_after(sends: int) -> timedelta:
     return timedelta(seconds=min(seconds, limits["RESEND_MAX_SECONDS"]))
 
 
+class BrokerDown(Exception):
+    """The broker refused a send: the rest waits for the next sweep."""
+
+
 def _resend(model: type[QueuedWork], now: datetime) -> int:
     unsent_grace = timedelta(seconds=settings.MARGIN_WORK["UNSENT_RETRY_SECONDS"])
     queued = model.objects.filter(state=WorkState.QUEUED)
@@ -48,7 +52,10 @@ def _resend(model: type[QueuedWork], now: datetime) -> int:
     due = list(unsent.order_by("pk").values_list("pk", "attempts")[:BATCH]) + sent
     resent = 0
     for pk, attempt in due:
-        resent += work_send(model=model, pk=pk, attempt=attempt)
+        sent = work_send(model=model, pk=pk, attempt=attempt)
+        if sent == Sent.REFUSED:  # one try per sweep while the broker is away, not one per row
+            raise BrokerDown(resent)
+        resent += sent == Sent.SENT
     return resent
 
 
@@ -109,9 +116,15 @@ def work_sweep() -> dict[str, dict[str, int]]:
     """Sweep every kind of queued work once; returns what was done, by kind."""
     now = timezone.now()
     report: dict[str, dict[str, int]] = {}
+    broker_down = False
     for model in work_models():
         retried, failed = _settle_lost(model, now)
-        resent = _resend(model, now)
+        resent = 0
+        if not broker_down:
+            try:
+                resent = _resend(model, now)
+            except BrokerDown as down:
+                resent, broker_down = down.args[0], True
         report[work_label(model)] = {"resent": resent, "retried": retried, "failed": failed}
         if resent or retried or failed:
             logger.info("swept %s: %s", work_label(model), report[work_label(model)])

@@ -47,7 +47,7 @@ def _waiting_rows() -> list:
 
 
 def test_work_requested_while_the_broker_is_down_is_queued_and_sent_when_it_is_back(
-    redis_control, redis_url, artifact_root, quick_sweeps
+    redis_control, redis_url, artifact_root, quick_sweeps, caplog
 ):
     batch = BatchFactory(prompt_source=PromptSource.ANNOTATOR)
     annotator = Client()
@@ -76,7 +76,10 @@ def test_work_requested_while_the_broker_is_down_is_queued_and_sent_when_it_is_b
         assert row.state == WorkState.QUEUED and row.enqueued_at is None, row
         assert "broker" in row.error
     assert ExportJob.objects.get().pk == export["id"]
+    caplog.clear()
     assert work_sweep()["annotation.exportjob"]["resent"] == 0  # still down: still queued
+    refused = [r for r in caplog.records if "stays queued" in r.getMessage()]
+    assert len(refused) == 1  # one try per sweep while the broker is away, not one per row
 
     redis_control.start()
     report = work_sweep()
