@@ -158,10 +158,23 @@ def _needs_postgresql() -> None:
         pytest.skip("real workers need PostgreSQL (run under `make test`)")
 
 
-def _process_factory(make):
-    """A fixture body: yields `start(**options)`, then stops what it started and shows the
-    tail of each process's log."""
+def broker_flush(redis_url: str) -> None:
+    """Empty the test broker: messages earlier tests left (a beat's ticks, sends nobody
+    consumed) must not reach this test's workers."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def _process_factory(make, redis_url: str):
+    """A fixture body: yields `start(**options)` on an empty broker, then stops what it
+    started and shows the tail of each process's log."""
     _needs_postgresql()
+    broker_flush(redis_url)
     started = []
 
     def start(**options):
@@ -185,7 +198,7 @@ def start_worker(redis_url, artifact_root, tmp_path):
         log = tmp_path / f"worker-{n}.log"
         return Worker(redis_url, artifact_root, log, concurrency=concurrency, **env)
 
-    yield from _process_factory(make)
+    yield from _process_factory(make, redis_url)
 
 
 @pytest.fixture
@@ -194,5 +207,6 @@ def start_beat(redis_url, artifact_root, tmp_path):
     from tests.processes import Beat
 
     yield from _process_factory(
-        lambda n, **env: Beat(redis_url, artifact_root, tmp_path / f"beat-{n}.log", **env)
+        lambda n, **env: Beat(redis_url, artifact_root, tmp_path / f"beat-{n}.log", **env),
+        redis_url,
     )

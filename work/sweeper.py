@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -67,6 +68,27 @@ def _lost_reason(row: QueuedWork) -> str:
     )
 
 
+def _requeue(still_lost, row: QueuedWork, reason: str, now: datetime) -> bool | None:
+    """Queue a lost run again as its next attempt. None when a waiting row with the same
+    outbox key already does the work (the unique key refuses a second one)."""
+    try:
+        with transaction.atomic():
+            return bool(
+                still_lost.update(
+                    state=WorkState.QUEUED,
+                    attempts=F("attempts") + 1,
+                    sends=0,
+                    queued_at=now,
+                    enqueued_at=None,
+                    started_at=None,
+                    error=f"{reason} Queued again "
+                    f"(attempt {row.attempts + 1} of {row.max_attempts}).",
+                )
+            )
+    except IntegrityError:
+        return None
+
+
 def _settle_lost(model: type[QueuedWork], now: datetime) -> tuple[int, int]:
     cutoff = now - timedelta(seconds=settings.MARGIN_WORK["HEARTBEAT_TIMEOUT_SECONDS"])
     lost = model.objects.filter(state=WorkState.RUNNING, heartbeat_at__lt=cutoff)
@@ -76,24 +98,18 @@ def _settle_lost(model: type[QueuedWork], now: datetime) -> tuple[int, int]:
         still_lost = model.objects.filter(
             pk=row.pk, state=WorkState.RUNNING, attempts=row.attempts, heartbeat_at__lt=cutoff
         )
+        advice = f" {row.lost_advice}" if row.lost_advice else ""
         if row.lost_policy == LostPolicy.RETRY and row.attempts < row.max_attempts:
-            moved = still_lost.update(
-                state=WorkState.QUEUED,
-                attempts=F("attempts") + 1,
-                sends=0,
-                queued_at=now,
-                enqueued_at=None,
-                started_at=None,
-                error=f"{reason} Queued again (attempt {row.attempts + 1} of {row.max_attempts}).",
-            )
+            moved = _requeue(still_lost, row, reason, now)
             if moved:
                 row.refresh_from_db()
                 row.on_lost()
                 work_enqueue(row)
                 retried += 1
-            continue
-        advice = f" {row.lost_advice}" if row.lost_advice else ""
-        if row.lost_policy == LostPolicy.RETRY:
+            if moved is not None:
+                continue
+            advice = " A waiting message with the same key does its work."
+        elif row.lost_policy == LostPolicy.RETRY:
             advice = f" Gave up after {row.attempts} attempts.{advice}"
         if still_lost.update(
             state=WorkState.FAILED, finished_at=now, error=f"{reason}{advice}"[:5000]

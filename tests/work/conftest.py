@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import missing_service
+from tests.conftest import broker_flush, missing_service
 
 
 class RedisControl:
@@ -59,6 +59,7 @@ def redis_control(redis_url):
     script = os.environ.get("TESTENV_REDIS_CTL", "")
     if not script:
         missing_service("TESTENV_REDIS_CTL is not set")
+    broker_flush(redis_url)
     control = RedisControl(script, redis_url)
     yield control
     if control.down:

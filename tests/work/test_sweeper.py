@@ -54,6 +54,18 @@ def test_a_lost_message_is_sent_again_then_failed_with_a_reason(redis_url, lost_
     assert "no heartbeat" in message.error and "Gave up after 3 attempts" in message.error
 
 
+def test_a_lost_message_whose_key_waits_again_is_failed_as_superseded(
+    redis_url, lost_after_a_minute
+):
+    lost = outbox_call("annotation.workspace.tasks.expire_leases", key="expire")
+    _claim_and_lose(lost)
+    waiting = outbox_call("annotation.workspace.tasks.expire_leases", key="expire")
+    assert work_sweep()["work.outboxmessage"]["failed"] == 1
+    lost.refresh_from_db()
+    assert lost.state == WorkState.FAILED and "same key does its work" in lost.error
+    assert OutboxMessage.objects.get(pk=waiting.pk).state == WorkState.QUEUED
+
+
 def test_a_live_run_is_left_alone(redis_url, lost_after_a_minute):
     message = outbox_call("annotation.workspace.tasks.expire_leases")
     work_claim(model=OutboxMessage, pk=message.pk, attempt=1)
