@@ -49,7 +49,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_job_whose_pool_child_is_killed_fails_with_a_reason_and_registers_nothing(
-    start_worker, tiny_policy, settings
+    start_worker, tiny_policy, settings, artifact_root
 ):
     job = _long_job(tiny_policy, steps=400)
     worker = start_worker()
@@ -71,6 +71,7 @@ def test_a_job_whose_pool_child_is_killed_fails_with_a_reason_and_registers_noth
     assert job.state == JobState.FAILED and job.attempts == 1
     assert "no heartbeat" in job.error and "Retry to resume." in job.error
     assert not ModelVersion.objects.filter(job=job).exists()
+    assert not list((artifact_root / f"jobs/{job.pk}").rglob("*.partial"))
     # Celery gave the message back when the child died; the redelivery did nothing.
     wait_for(lambda: SKIPPED in worker.output(), 60, "the redelivery")
     assert "WorkerLostError" in worker.output()

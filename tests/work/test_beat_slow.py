@@ -1,6 +1,7 @@
 """Two real `celery beat` processes on the harness's PostgreSQL and Redis for several ticks:
 one fires each periodic task once per tick, the other stands by and takes over when the
-first one dies; the intervals an admin set survive both starts."""
+first one dies; the intervals an admin set survive both starts; and a worker running those
+ticks two at a time makes one queue pair per prompt."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from django.conf import settings as django_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from annotation.models import ModelVariant, PromptSource
+from tests.annotation.factories import BatchFactory, PromptFactory
 from tests.processes import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.timeout(300)]
@@ -57,3 +60,23 @@ def test_two_beats_fire_each_periodic_task_once_per_tick(start_beat, redis_contr
             "interval__every", flat=True
         )
     ) == {1}
+
+
+def test_ticks_run_two_at_a_time_make_one_pair_per_prompt(start_beat, start_worker, redis_control):
+    _every_second()
+    batch = BatchFactory(prompt_source=PromptSource.IMPORTED)
+    # A model server that refuses at once: generation fails fast instead of loading a model.
+    batch.variants.add(
+        ModelVariant.objects.create(
+            label="down", backend="http", server_url="http://127.0.0.1:9/v1", model_name="m"
+        )
+    )
+    PromptFactory.create_batch(30, batch=batch)
+    start_beat(), start_beat()
+    worker = start_worker(concurrency=2, MARGIN_MIN_STOCK="8", MARGIN_HTTP_MAX_RETRIES="0")
+    wait_for(lambda: "refill_stocks" in worker.output(), 120, "the refills to run")
+    time.sleep(10)
+    assert batch.pairs.count() == 8  # the stock's target, however many refills ran
+    assert batch.pairs.values("prompt").distinct().count() == 8
+    assert worker.output().count("annotation.tasks.refill_stocks[") >= 10
+    assert "IntegrityError" not in worker.output()
