@@ -15,8 +15,9 @@ from config.artifacts import artifact_path
 
 from . import selectors, services
 from .exports import ExportFilters, comparisons_count, comparisons_export_lines, export_job_create
+from .filters import BatchFilter, JudgmentFilter, PairFilter
 from .imports import ImportFailed, comparisons_import, prompts_import
-from .models import ExportJob
+from .models import ExportJob, Prompt
 from .permissions import IsAdminRole, IsMLEngineerOrAdmin, ReadOnlyForMLEngineersWriteForAdmins
 from .serializers import (
     BatchSerializer,
@@ -34,6 +35,7 @@ from .serializers import (
 class BatchListApi(generics.ListCreateAPIView):
     serializer_class = BatchSerializer
     permission_classes = [ReadOnlyForMLEngineersWriteForAdmins]
+    filterset_class = BatchFilter
 
     def get_queryset(self):
         return selectors.batches_visible_to(self.request.user)
@@ -78,6 +80,8 @@ class BatchPromptsApi(generics.ListAPIView):
         )
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no batch
+            return Prompt.objects.none()
         return selectors.prompts_of_batch(self.get_batch())
 
     @extend_schema(request=PromptBulkInputSerializer, responses={201: PromptSerializer(many=True)})
@@ -119,19 +123,19 @@ class BatchImportApi(APIView):
 class PairListApi(generics.ListAPIView):
     serializer_class = PairSerializer
     permission_classes = [IsMLEngineerOrAdmin]
+    filterset_class = PairFilter
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.pairs_list(batch_id=params.get("batch"), status=params.get("status"))
+        return selectors.pairs_list()
 
 
 class JudgmentListApi(generics.ListAPIView):
     serializer_class = JudgmentSerializer
     permission_classes = [IsMLEngineerOrAdmin]
+    filterset_class = JudgmentFilter
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.judgments_list(batch_id=params.get("batch"), stage=params.get("stage"))
+        return selectors.judgments_list()
 
 
 def _filters(data: dict) -> ExportFilters:

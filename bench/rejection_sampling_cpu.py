@@ -30,9 +30,11 @@ from pathlib import Path
 
 import torch
 
+from mlcore.comparisons import Comparison, trl_line
+from rewardtrain.loss import margin_for
 from training_jobs.rlhf import finetune
 from training_jobs.rlhf.config import FinetuneConfig, Sampling
-from training_jobs.rlhf.pool import prompt_key, read_jsonl, write_jsonl
+from training_jobs.rlhf.pool import prompt_key, read_jsonl
 from training_jobs.rlhf.reward import Reward, RewardModels
 from training_jobs.rlhf.sample import load_policy_backend, sample_answers
 from training_jobs.rlhf.select import select
@@ -187,17 +189,10 @@ def train_reward_model(policy: str, prompts: list[dict], out: Path, args) -> dic
         for a, b in itertools.combinations(r["responses"], 2):
             chosen, grade, _, _ = judge(text_of(r), a, b, rng)
             good, bad = (a, b) if chosen == "a" else (b, a)
-            pairs.append(
-                {
-                    "prompt": r["prompt"],
-                    "chosen": [{"role": "assistant", "content": good}],
-                    "rejected": [{"role": "assistant", "content": bad}],
-                    "grade": grade,
-                    "stage": "helpfulness",
-                }
-            )
+            comparison = Comparison(r["prompt"], good, bad, grade=grade, stage="helpfulness")
+            pairs.append(trl_line(comparison, margin_for(grade)))
     data = out / "rm_pairs.jsonl"
-    write_jsonl(data, pairs)
+    data.write_text("".join(pairs), encoding="utf-8")
     from rewardtrain.config import TrainConfig
     from rewardtrain.train import main as train
 

@@ -295,10 +295,10 @@ def main() -> None:
     pairs, _ = read_pairs(HH)
     random.Random(0).shuffle(pairs)
     n_train = (args.warmup_steps + args.steps) * args.batch
-    records = [p.to_json() for p in pairs]
+    # TRL's RewardTrainer gets the conversational columns of the TRL line and nothing else.
+    records = [json.loads(p.to_line()) for p in pairs]
     for r in records:
-        r.pop("margin")
-        for key in ("grade", "stage", "safety_bin", "chosen_safe", "rejected_safe"):
+        for key in set(r) - {"prompt", "chosen", "rejected"}:
             r.pop(key)
     tokenizer = load_tokenizer(model_dir)
     train_tok, _ = tokenize_pairs(tokenizer, pairs[:n_train], None)

@@ -6,6 +6,16 @@ from rewardtrain.config import TrainConfig, config_from_args, make_parser
 
 
 def run(argv: list[str] | None = None) -> None:
+    """Run one command; a bad input line exits non-zero with ``file:line: message``."""
+    from rewardtrain.data import DataError
+
+    try:
+        _run(argv)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _run(argv: list[str] | None) -> None:
     cfg = config_from_args(make_parser().parse_args(argv))
     if isinstance(cfg, TrainConfig):
         from rewardtrain.train import main

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from annotation.permissions import IsMLEngineerOrAdmin
 
 from . import reports, selectors
+from .filters import JobFilter, VersionFilter
 from .serializers import (
     IterationInputSerializer,
     IterationOutputSerializer,
@@ -38,15 +39,10 @@ from .services import (
 class JobListApi(generics.ListAPIView):
     permission_classes = [IsMLEngineerOrAdmin]
     serializer_class = JobOutputSerializer
+    filterset_class = JobFilter
 
     def get_queryset(self):
-        states = self.request.query_params.getlist("state")
-        iteration = self.request.query_params.get("iteration")
-        return selectors.jobs_list(
-            user=self.request.user,
-            states=states or None,
-            iteration_id=int(iteration) if iteration and iteration.isdigit() else None,
-        ).select_related("model_version")
+        return selectors.jobs_list(user=self.request.user).select_related("model_version")
 
     @extend_schema(request=JobInputSerializer, responses={202: JobOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -119,11 +115,10 @@ class IterationListApi(generics.ListAPIView):
 class VersionListApi(generics.ListAPIView):
     permission_classes = [IsMLEngineerOrAdmin]
     serializer_class = VersionOutputSerializer
+    filterset_class = VersionFilter
 
     def get_queryset(self):
-        versions = selectors.versions_visible_to(self.request.user)
-        kind = self.request.query_params.get("kind")
-        return versions.filter(kind=kind) if kind else versions
+        return selectors.versions_visible_to(self.request.user)
 
 
 class VersionMetricsApi(APIView):

@@ -6,6 +6,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
 import inference
+from mlcore.dialogue import RowInvalid, check_text
 
 from ..models import ModelVariant, Prompt, PromptBatch, PromptSource, Response, ResponsePair
 from .backends import backend_for, variants_for
@@ -126,8 +127,22 @@ def pairs_generate_pending(*, batch_id: int, limit: int | None = None) -> int:
     except Exception as error:  # any failure must leave a visible, retryable state
         _record_failure(pairs, error)
         return len(pairs)
-    _store(pairs, sampled)
+    kept = []
+    for pair, result in zip(pairs, sampled, strict=True):
+        try:
+            for side, sample in (("a", result.a), ("b", result.b)):
+                check_text(sample.completion.text, f"response_{side}")
+        except RowInvalid as error:  # e.g. a model that wrote U+0000: failed, never half-stored
+            _record_failure([pair], UnstorableResponse(str(error)))
+        else:
+            kept.append((pair, result))
+    if kept:
+        _store([pair for pair, _ in kept], [result for _, result in kept])
     return len(pairs)
+
+
+class UnstorableResponse(ValueError):
+    """The model's text holds a character no database stores; the pair is retried later."""
 
 
 def _active_annotators(batch: PromptBatch) -> int:

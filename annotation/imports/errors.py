@@ -1,5 +1,9 @@
 from dataclasses import dataclass
 
+from mlcore.dialogue import RowInvalid
+
+__all__ = ["ImportFailed", "RowError", "RowInvalid"]
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -27,10 +31,3 @@ class ImportFailed(Exception):
         shown = "; ".join(str(e) for e in self.errors[:5])
         more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
         return f"Nothing was imported: {shown}{more}"
-
-
-class RowInvalid(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(message)

@@ -151,8 +151,9 @@ class TransformersBackend:
 
 
 def _draw(logits: torch.Tensor, p: SamplingParams, generator: torch.Generator) -> int:
-    """One token for one row: greedy at temperature 0, else inverse-CDF top-p sampling."""
-    if p.temperature == 0.0:
+    """One token for one row: greedy at temperature 0 (SamplingParams maps any temperature below
+    GREEDY_BELOW to 0), else inverse-CDF top-p sampling."""
+    if p.greedy:
         return int(torch.argmax(logits))
     probs = torch.softmax(logits / p.temperature, dim=-1)
     sorted_probs, order = torch.sort(probs, descending=True, stable=True)

@@ -117,7 +117,7 @@ def test_short_run_on_hh_lowers_the_loss(tmp_path, tiny_dir, tokenizer):
     pairs, _ = read_pairs(HH_PATH)
     tokenized, _ = tokenize_pairs(tokenizer, pairs[:400], max_length=512)
     subset = tmp_path / "hh.jsonl"
-    subset.write_text("".join(json.dumps(t.pair.to_json()) + "\n" for t in tokenized[:48]))
+    subset.write_text("".join(t.pair.to_line() for t in tokenized[:48]))
     fixed, _ = read_pairs(subset)
     fixed_tok, _ = tokenize_pairs(tokenizer, fixed)
 

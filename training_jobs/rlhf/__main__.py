@@ -8,6 +8,17 @@ from training_jobs.rlhf.config import config_from_args, make_parser
 
 
 def run(argv: list[str] | None = None) -> None:
+    """Run one command; a bad input line exits non-zero with ``file:line: message``."""
+    from mlcore.jsonl import FileError
+    from rewardtrain.data import DataError
+
+    try:
+        _run(argv)
+    except (FileError, DataError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _run(argv: list[str] | None) -> None:
     cfg = config_from_args(make_parser().parse_args(argv))
     from training_jobs.rlhf import finetune, rounds, sample, select, sweep
 

@@ -96,10 +96,12 @@ class RewardModels:
         import torch
 
         from rewardtrain.evaluate import score_items
-        from rewardtrain.score import dialogues_of, item_of
+        from rewardtrain.score import item_of
 
         model, tokenizer = self.models[name]
-        items = [item_of(tokenizer, dialogues_of(g), k) for k, g in enumerate(groups)]
+        # The policy's own answers, scored as written: they are not read from a file, so the
+        # file reader's refusals (e.g. of a U+0000 the model wrote) do not apply.
+        items = [item_of(tokenizer, _dialogues(g), k) for k, g in enumerate(groups)]
         with torch.inference_mode():
             scores = score_items(model, items, self.pack_tokens, device=self.device)
         return [scores[k] for k in range(len(groups))]
@@ -137,3 +139,8 @@ def _load(path: str, device: str):
     tokenizer = load_tokenizer(path)
     model = RewardModel(load_sequence_classifier(path, tokenizer.pad_token_id)).eval()
     return model.to(device), tokenizer
+
+
+def _dialogues(group: dict[str, Any]) -> list[list[dict[str, str]]]:
+    """Each answer of a group appended to its prompt as the assistant's turn."""
+    return [[*group["prompt"], {"role": "assistant", "content": r}] for r in group["responses"]]

@@ -11,39 +11,37 @@ A samples line: {"key", "id", "prompt": [messages], "safety": bool, "responses":
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from mlcore.comparisons import external_id
+from mlcore.dialogue import RowInvalid, prompt_of
+from mlcore.jsonl import FileError, read_records
 from training_jobs.rlhf.config import SampleConfig, Sampling
 from training_jobs.rlhf.pool import prompt_key, write_jsonl
 
 
 def read_prompts(path: str) -> list[dict[str, Any]]:
-    """Prompt lines as {"key", "id", "prompt": [messages ending with a user turn], "safety"}."""
-    prompts = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                record = {"prompt": record}
-            prompt = record["prompt"]
-            if isinstance(prompt, str):
-                prompt = [{"role": "user", "content": prompt}]
-            if not prompt or prompt[-1].get("role") != "user":
-                raise ValueError(f"{path}:{number}: a prompt must end with a user turn")
-            prompts.append(
-                {
-                    "key": prompt_key(prompt),
-                    "id": record.get("id"),
-                    "prompt": prompt,
-                    "safety": bool(record.get("safety", False)),
-                }
-            )
+    """Prompt lines as {"key", "id", "prompt": [messages ending with a user turn], "safety"}.
+
+    A line is read as the site's prompt import reads it (mlcore: 'messages', 'prompt' or
+    'text'; BOM, gzip, the dialogue rules); FileError names the file and line of a bad one."""
+    prompts = [prompt for _, prompt in read_records(path, _prompt_line)]
     if not prompts:
-        raise ValueError(f"{path} holds no prompts")
+        raise FileError(path, 0, "", "holds no prompts")
     return prompts
+
+
+def _prompt_line(record: dict[str, Any]) -> dict[str, Any]:
+    prompt = prompt_of(record)
+    safety = record.get("safety", False)
+    if not isinstance(safety, bool):
+        raise RowInvalid("safety", "must be true or false")
+    return {
+        "key": prompt_key(prompt),
+        "id": record.get("id") if external_id(record) is not None else None,
+        "prompt": prompt,
+        "safety": safety,
+    }
 
 
 def load_policy_backend(cfg: Sampling):

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mlcore.dialogue import RowInvalid, check_json
 from work.running import work_claim, work_finish
 from work.sending import work_enqueue
 
@@ -44,6 +45,10 @@ def job_create(
     if kind not in RUNNERS:
         raise JobError(f"Margin cannot run {kind!r} jobs; choose one of {', '.join(RUNNERS)}.")
     params = dict(params or {})
+    try:
+        check_json(params, "params")
+    except RowInvalid as exc:
+        raise JobError(str(exc)) from None
     RUNNERS[kind].validate(params)
     if request_key:
         existing = Job.objects.filter(request_key=request_key).first()

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from mlcore.dialogue import storable
+
 from ...models import (
     Assignment,
     Dialogue,
@@ -65,7 +67,9 @@ def _dialogues_end_open(*, batch: PromptBatch, annotator: AbstractBaseUser, now:
 
 
 def _message_clean(message: str) -> str:
-    message = (message or "").replace("\x00", "").strip()
+    if not storable(message or ""):
+        raise ValidationError({"message": "That message holds a character that cannot be stored."})
+    message = (message or "").strip()
     if not message:
         raise ValidationError({"message": "Write a message first."})
     if len(message) > settings.MARGIN["MAX_TEXT_CHARS"]:
