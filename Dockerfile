@@ -28,6 +28,7 @@ COPY pyproject.toml README.md manage.py ./
 COPY config ./config
 COPY annotation ./annotation
 COPY inference ./inference
+COPY mlcore ./mlcore
 COPY rewardtrain ./rewardtrain
 COPY training_jobs ./training_jobs
 COPY work ./work
