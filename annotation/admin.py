@@ -180,8 +180,8 @@ class JudgmentAdmin(StorableJSONAdmin):
 
 @admin.register(ExportJob)
 class ExportJobAdmin(StorableJSONAdmin):
-    list_display = ["id", "format", "status", "rows", "created_by", "created_at", "finished_at"]
-    list_filter = ["status", "format"]
+    list_display = ["id", "format", "state", "rows", "attempts", "created_at", "finished_at"]
+    list_filter = ["state", "format"]
     readonly_fields = [f.name for f in ExportJob._meta.fields]
 
     def has_add_permission(self, request):

@@ -201,7 +201,7 @@ class ExportDownloadApi(APIView):
 
     @extend_schema(responses={200: None})
     def get(self, request: Request, pk: int):
-        job = get_object_or_404(ExportJob, pk=pk, status=ExportJob.Status.SUCCEEDED)
+        job = get_object_or_404(ExportJob, pk=pk, state=ExportJob.Status.SUCCEEDED)
         path = artifact_path(job.path)
         if not path.is_file():
             raise Http404("The export file is gone.")

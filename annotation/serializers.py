@@ -164,6 +164,8 @@ class ExportInputSerializer(serializers.Serializer):
 
 
 class ExportJobSerializer(serializers.ModelSerializer):
+    # "queued" until a worker takes it (also while the broker is down: it is sent later).
+    status = serializers.CharField(source="state", read_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -183,7 +185,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
         ]
 
     def get_download_url(self, job: ExportJob) -> str | None:
-        if job.status != ExportJob.Status.SUCCEEDED:
+        if job.state != ExportJob.Status.SUCCEEDED:
             return None
         request = self.context.get("request")
         path = f"/api/exports/{job.pk}/download/"

@@ -5,7 +5,7 @@ files, creates the demo users (`manage.py seed_demo`, development mode only), th
 
     web     manage.py runserver HOST:PORT          (HOST 127.0.0.1, PORT 8000)
     worker  celery worker, queues default and gpu  (filesystem broker unless CELERY_BROKER_URL)
-    beat    celery beat, django-celery-beat DatabaseScheduler
+    beat    celery beat, Margin's locked scheduler (work/beat.py: one beat fires at a time)
 
 with their output prefixed, and prints the URL and the demo logins. Ctrl-C (or SIGTERM) stops
 all three; if one of them dies, the others are stopped too and the exit status is 1.
@@ -159,7 +159,7 @@ def main() -> int:
             "-l",
             "INFO",
             "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
+            "work.beat:LockedScheduler",
         ],  # fmt: skip
     }
     procs: dict[str, subprocess.Popen] = {}

@@ -43,7 +43,7 @@ class JobListApi(generics.ListAPIView):
     def get_queryset(self):
         return selectors.jobs_list(user=self.request.user).select_related("model_version")
 
-    @extend_schema(request=JobInputSerializer, responses={201: JobOutputSerializer})
+    @extend_schema(request=JobInputSerializer, responses={202: JobOutputSerializer})
     def post(self, request: Request) -> Response:
         serializer = JobInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -55,7 +55,9 @@ class JobListApi(generics.ListAPIView):
             user=request.user,
             request_key=data["request_key"] or None,
         )
-        return Response(JobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+        # Accepted: the job is queued (the row is committed; it runs when a worker takes it,
+        # also when the broker is down right now).
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobDetailApi(generics.RetrieveAPIView):

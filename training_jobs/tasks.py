@@ -6,13 +6,17 @@ from celery import shared_task
 
 from .quality.tasks import score_responses
 
-__all__ = ["retrain_reward_models", "run_job", "score_responses", "sweep_jobs"]
+__all__ = ["retrain_reward_models", "run_job", "score_responses"]
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task
 def run_job(job_id: int, attempt: int) -> str:
+    """Run one attempt of a job. Its heartbeat beats from the claim to the end, whatever the
+    runner does meanwhile (exporting data, loading, a core's subprocess)."""
+    from work.running import Heartbeat
+
     from .runners import RUNNERS
     from .runners.context import JobCancelled, JobContext
     from .services import job_claim, job_fail, job_mark_cancelled, job_succeed
@@ -20,25 +24,24 @@ def run_job(job_id: int, attempt: int) -> str:
     job = job_claim(job_id=job_id, attempt=attempt)
     if job is None:
         return "skipped: not queued for this attempt"
-    context = JobContext(job)
-    try:
-        RUNNERS[job.kind].run(job, context)
-    except JobCancelled:
-        job_mark_cancelled(job_id=job_id)
-        return "cancelled"
-    except Exception as exc:
-        logger.exception("job %s failed", job_id)
-        job_fail(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
-        return "failed"
-    job_succeed(job_id=job_id, output_dir=context.output_dir, data_snapshot=job.data_snapshot)
+    with Heartbeat(job):
+        context = JobContext(job)
+        try:
+            RUNNERS[job.kind].run(job, context)
+        except JobCancelled:
+            job_mark_cancelled(job_id=job_id, attempt=attempt)
+            return "cancelled"
+        except Exception as exc:
+            logger.exception("job %s failed", job_id)
+            job_fail(job_id=job_id, attempt=attempt, reason=f"{type(exc).__name__}: {exc}")
+            return "failed"
+        job_succeed(
+            job_id=job_id,
+            attempt=attempt,
+            output_dir=context.output_dir,
+            data_snapshot=job.data_snapshot,
+        )
     return "succeeded"
-
-
-@shared_task
-def sweep_jobs() -> dict:
-    from .services import jobs_sweep
-
-    return jobs_sweep()
 
 
 @shared_task

@@ -55,6 +55,7 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
         "grades": selectors.grade_options(),
         "is_staff": staff,
         "errors": {},
+        "start_key": services.start_key_new() if stage.kind == StageKind.COMPOSE else "",
         **extra,
     }
 
@@ -250,6 +251,7 @@ def dialogue_start(request: HttpRequest, batch_id: int) -> HttpResponse:
             message=request.POST.get("message", ""),
             risk_category=request.POST.get("risk_category", ""),
             attack_vector=request.POST.get("attack_vector", ""),
+            start_key=request.POST.get("start_key", ""),
         )
     except ValidationError as exc:
         stage = Stage(StageKind.COMPOSE, batch)

@@ -159,7 +159,7 @@ def test_export_job_runs_and_downloads(
         response = client.post("/api/exports/", {"format": "full"}, format="json")
     assert response.status_code == 202
     job = ExportJob.objects.get(pk=response.json()["id"])
-    assert job.status == "succeeded" and job.rows == 3
+    assert job.state == "succeeded" and job.rows == 3
     status = client.get(f"/api/exports/{job.pk}/").json()
     assert status["download_url"].endswith(f"/api/exports/{job.pk}/download/")
     download = client.get(f"/api/exports/{job.pk}/download/")

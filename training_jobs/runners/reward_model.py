@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Max
 
 from annotation.exports import ExportFilters, export_write_file
@@ -17,6 +16,7 @@ from rewardtrain.config import EvalConfig, TrainConfig
 from rewardtrain.grades import DEFAULT_MARGIN_TABLE
 
 from ..models import Job, ModelVersion
+from ..quality.services import responses_score_enqueue
 from ..services.iterations import model_version_register
 from ..services.jobs import JobError
 from .base import Runner
@@ -122,10 +122,8 @@ class RewardModelRunner(Runner):
             judgments_through=job.data_snapshot.get("judgments_through", 0),
         )
         ctx.output_dir = published
-        from ..quality.tasks import score_responses
-
         # The staff signals (agreement, drift, disagreement) read the newest model's scores.
-        transaction.on_commit(lambda: score_responses.delay(version.pk))
+        responses_score_enqueue(version_ids=[version.pk])
 
     def _evaluate(self, ctx: JobContext, model: Path, tests_beside: Path, name: str) -> dict:
         out = ctx.work_dir / f"eval_{name}.json"

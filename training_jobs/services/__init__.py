@@ -4,13 +4,11 @@ from .jobs import (
     job_cancel,
     job_claim,
     job_create,
-    job_enqueue,
     job_fail,
     job_mark_cancelled,
     job_progress,
     job_retry,
     job_succeed,
-    jobs_sweep,
 )
 from .serving import policy_serve
 
@@ -20,13 +18,11 @@ __all__ = [
     "job_cancel",
     "job_claim",
     "job_create",
-    "job_enqueue",
     "job_fail",
     "job_mark_cancelled",
     "job_progress",
     "job_retry",
     "job_succeed",
-    "jobs_sweep",
     "model_version_register",
     "policy_base_ensure",
     "policy_serve",

@@ -87,8 +87,10 @@ def _run(params: dict):
     job = job_claim(job_id=job.pk, attempt=job.attempts)
     ctx = JobContext(job)
     RUNNERS["rejection_sampling"].run(job, ctx)
-    assert job_succeed(job_id=job.pk, output_dir=ctx.output_dir, data_snapshot=job.data_snapshot)
+    # Registering the policy finished the job in its own transaction: nothing left to do.
+    assert not job_succeed(job_id=job.pk, output_dir=ctx.output_dir, attempt=job.attempts)
     job.refresh_from_db()
+    assert job.state == "succeeded" and job.output_dir == ctx.output_dir
     return job
 
 

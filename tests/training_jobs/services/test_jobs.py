@@ -12,8 +12,8 @@ from training_jobs.services import (
     job_create,
     job_fail,
     job_retry,
-    jobs_sweep,
 )
+from work.sweeper import work_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -91,14 +91,21 @@ def test_cancel_a_running_job_asks_its_worker():
     assert job.state == JobState.RUNNING and job.cancel_requested
 
 
-def test_sweeper_fails_silent_running_jobs_and_resends_unsent_ones(settings):
-    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_TIMEOUT_SECONDS": 60}
+def test_sweeper_fails_silent_running_jobs_and_resends_unsent_ones(settings, sent, artifact_root):
+    settings.MARGIN_WORK = {**settings.MARGIN_WORK, "HEARTBEAT_TIMEOUT_SECONDS": 60}
     silent = _job()
     job_claim(job_id=silent.pk, attempt=1)
+    work = artifact_root / f"jobs/{silent.pk}/work"
+    work.mkdir(parents=True)
+    (work / ".data.jsonl.x1y2.partial").write_text('{"half": ')  # a killed export step
+    (work / "checkpoints").mkdir()
     Job.objects.filter(pk=silent.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
     unsent = _job()
-    Job.objects.filter(pk=unsent.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    assert jobs_sweep() == {"failed": 1, "resent": 1}
+    Job.objects.filter(pk=unsent.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
+    assert work_sweep()["training_jobs.job"] == {"resent": 1, "retried": 0, "failed": 1}
     silent.refresh_from_db()
     assert silent.state == JobState.FAILED and "no heartbeat" in silent.error
-    assert jobs_sweep()["failed"] == 0
+    assert "Retry to resume." in silent.error
+    assert [p.name for p in work.iterdir()] == ["checkpoints"]  # kept for the resume
+    assert [call[1]["args"] for call in sent] == [[unsent.pk, 1]]
+    assert work_sweep()["training_jobs.job"]["failed"] == 0

@@ -51,7 +51,7 @@ def test_create_list_retrieve_cancel_retry(api, iteration, who, sent):
         {"kind": "reward_safety", "params": {"max_steps": 2}, "iteration": iteration.pk},
         format="json",
     )
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     job_id = response.json()["id"]
     assert response.json()["state"] == "queued" and response.json()["iteration_name"] == "RLHF-V1"
     listed = client.get("/api/jobs/?state=queued").json()

@@ -17,7 +17,7 @@ def test_signals_page_for_staff_only_and_scoring_is_queued_after_commit(
     sent = []
     monkeypatch.setattr(
         "training_jobs.quality.tasks.score_responses.apply_async",
-        lambda args: sent.append(args),
+        lambda *args, **options: sent.append(options["args"]),
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = web("admin").post("/staff/signals/score/")

@@ -58,6 +58,20 @@ def follow(job: Job, *, stream, interval: float = 1.0) -> Job:
             time.sleep(interval)
 
 
+def describe(job: Job) -> str:
+    """What became of the request, as the job row says (it is the source of truth)."""
+    job.refresh_from_db()
+    head = f"job {job.pk}: {job.get_kind_display()}, {job.state} on {job.queue}"
+    if job.state == JobState.QUEUED and job.enqueued_at is None:
+        return (
+            f"{head}; the broker is not reachable now, so it will be sent when the broker is "
+            "back (the sweeper retries; nothing to do)"
+        )
+    if job.state == JobState.QUEUED:
+        return f"{head}; sent to the workers"
+    return head
+
+
 class Command(BaseCommand):
     help = "Start a training job (reward model, evaluation, ...) and optionally follow it."
 
@@ -109,7 +123,7 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
-        self.stdout.write(f"job {job.pk}: {job.get_kind_display()}, {job.state} on {job.queue}")
+        self.stdout.write(describe(job))
         if not options["wait"]:
             return
         try:

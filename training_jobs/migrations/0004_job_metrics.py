@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training_jobs', '0002_response_score'),
+        ('training_jobs', '0003_job_queued_work'),
     ]
 
     operations = [
