@@ -129,7 +129,8 @@ def test_eval_and_score_take_a_device_and_bf16(synthetic_run, tmp_path, capsys):
         metrics["helpfulness"]["average"]
     )
     source = tmp_path / "dialogues.jsonl"
-    source.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    source.write_text(json.dumps({"messages": turns}) + "\n")
     run(["score", "--model", str(out), "--input", str(source), "--output", "-", "--device", "cpu"])
     assert "scored 1 lines on cpu (float32)" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="CUDA is not available"):

@@ -97,6 +97,9 @@ def job_claim(*, job_id: int, attempt: int) -> Job | None:
     return work_claim(model=Job, pk=job_id, attempt=attempt, progress=0.0)
 
 
+ALIVE = (JobState.RUNNING, JobState.SUCCEEDED)
+
+
 def job_progress(
     *,
     job_id: int,
@@ -107,7 +110,8 @@ def job_progress(
 ) -> bool:
     """Heartbeat with progress (and, when given, the whole metric series: see
     runners/metrics.py); returns True when the job must stop: a cancel was requested, or the
-    job no longer runs (the sweeper took its worker as lost)."""
+    job no longer runs (the sweeper took its worker as lost). A job its own attempt marked
+    succeeded (by registering its model) still logs its last lines."""
     fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress is not None:
         fields["progress"] = min(max(progress, 0.0), 1.0)
@@ -121,8 +125,8 @@ def job_progress(
         )
         if log_append:
             fields["log"] = (job.log + log_append)[-LOG_KEEP_CHARS:]
-        Job.objects.filter(pk=job_id, state=JobState.RUNNING).update(**fields)
-    return job.cancel_requested or job.state != JobState.RUNNING
+        Job.objects.filter(pk=job_id, state__in=ALIVE).update(**fields)
+    return job.cancel_requested or job.state not in ALIVE
 
 
 def _finish(job_id: int, state: str, attempt: int | None, **fields: Any) -> bool:

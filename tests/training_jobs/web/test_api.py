@@ -73,7 +73,7 @@ def test_invalid_jobs_are_refused_with_the_runner_message(api, sent):
         "/api/jobs/", {"kind": "reward_helpfulness", "params": {"lr": "fast"}}, format="json"
     )
     assert bad.status_code == 400 and "lr must be float" in bad.json()["detail"]["params"][0]
-    unknown = client.post("/api/jobs/", {"kind": "ppo"}, format="json")
+    unknown = client.post("/api/jobs/", {"kind": "ghost_attention"}, format="json")
     assert unknown.status_code == 400 and "kind" in unknown.json()["detail"]
     not_object = client.post("/api/jobs/", {"kind": "evaluation", "params": [1]}, format="json")
     assert not_object.status_code == 400
