@@ -193,7 +193,7 @@ def _policy_context(version: ModelVersion | None) -> dict:
 def _job_context(job, *, seen: str = "", message: str = "") -> dict:
     version = getattr(job, "model_version", None)
     return {
-        **({} if seen else _policy_context(version)),
+        **_policy_context(version),
         "job": job,
         "version": version,
         "snapshot": selectors.snapshot_summary(job.data_snapshot or {}),

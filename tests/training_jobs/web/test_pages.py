@@ -215,3 +215,50 @@ def test_an_iteration_name_taken_is_shown_in_the_form(web, iteration):
     assert response.status_code == 400
     assert "already exists" in response.content.decode()
     assert Iteration.objects.count() == 1
+
+
+def test_the_polled_status_brings_started_finished_output_and_the_version_when_it_succeeds(
+    web, iteration
+):
+    from training_jobs.models import ModelVersion
+
+    job = Job.objects.create(kind="reward_helpfulness", iteration=iteration, attempts=1)
+    client = web("engineer")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<dd id="job-started">–</dd>' in page and '<dd id="job-output">–</dd>' in page
+
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        state="succeeded", started_at=now, finished_at=now, progress=1.0, output_dir="jobs/9/model"
+    )
+    version = ModelVersion.objects.create(
+        kind="reward_helpfulness", name="rm-helpfulness-v1-job9", path="jobs/9/model", job=job
+    )
+    final = client.get(
+        f"/jobs/{job.pk}/?seen=queued", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-status"
+    ).content.decode()
+    assert final.lstrip().startswith('<section id="job-status"')
+    assert f'<dd id="job-started">{timezone.localtime(now):%Y-%m-%d %H:%M:%S}</dd>' in final
+    assert '<dd id="job-output">jobs/9/model</dd>' in final
+    assert f'href="/versions/{version.pk}/"' in final and version.name in final
+
+
+def test_logs_are_shown_without_terminal_colour_codes(web, iteration):
+    coloured = "\x1b[32mINFO\x1b[0m step 3 \x1b[1;31mwarn\x1b[0m \x1b]0;title\x07done\n"
+    job = Job.objects.create(
+        kind="reward_safety",
+        iteration=iteration,
+        state="failed",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        log=coloured,
+        error="\x1b[31mValueError\x1b[0m: bad",
+    )
+    client = web("engineer")
+    for url in (f"/jobs/{job.pk}/", "/jobs/", f"/iterations/{iteration.pk}/"):
+        page = client.get(url).content.decode()
+        assert "INFO step 3 warn done" in page, url
+        assert "\x1b" not in page and "[0m" not in page, url
+    assert "ValueError: bad" in client.get(f"/jobs/{job.pk}/").content.decode()
+    job.refresh_from_db()
+    assert job.log == coloured  # stored as written; only the pages strip it
