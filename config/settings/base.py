@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "annotation",
     "training_jobs",
@@ -178,6 +179,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Prompt batches, comparisons, judgments, imports, exports and iterations.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs' assets come from the site (drf-spectacular-sidecar), never a CDN: the site's
+    # content security policy allows only its own scripts and styles.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "PromptSourceEnum": "annotation.models.batches.PromptSource",
         "GuidelineStageEnum": "annotation.models.batches.GuidelineStage",
