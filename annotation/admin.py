@@ -119,7 +119,15 @@ class DialogueAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVariant)
 class ModelVariantAdmin(admin.ModelAdmin):
-    list_display = ["label", "backend", "model_name", "server_url", "model_path", "is_active"]
+    list_display = [
+        "label",
+        "backend",
+        "model_name",
+        "server_url",
+        "model_path",
+        "temperature",
+        "is_active",
+    ]
     list_filter = ["backend", "is_active"]
     search_fields = ["label", "model_name", "model_path"]
 

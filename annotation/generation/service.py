@@ -8,7 +8,7 @@ from django.utils import timezone
 import inference
 
 from ..models import ModelVariant, Prompt, PromptBatch, PromptSource, Response, ResponsePair
-from .backends import backend_for, variants_for
+from .backends import backend_for, temperatures_for, variants_for
 from .requests import enqueue_generation
 
 Status = ResponsePair.Status
@@ -113,6 +113,7 @@ def pairs_generate_pending(*, batch_id: int, limit: int | None = None) -> int:
             temperature_range=(batch.temperature_min, batch.temperature_max),
             top_p=batch.top_p,
             max_tokens=batch.max_new_tokens,
+            variant_temperatures=temperatures_for(batch),
         )
         sampled = inference.sample_pairs([p.context for p in pairs], backends, policy)
     except Exception as error:  # any failure must leave a visible, retryable state
