@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from annotation.permissions import IsMLEngineerOrAdmin
 
-from . import selectors
+from . import reports, selectors
 from .serializers import (
     IterationInputSerializer,
     IterationOutputSerializer,
@@ -130,7 +130,7 @@ class VersionMetricsApi(APIView):
     @extend_schema(responses={200: VersionMetricsSerializer})
     def get(self, request: Request, pk: int) -> Response:
         version = get_object_or_404(selectors.versions_visible_to(request.user), pk=pk)
-        table = selectors.table8([version])
+        table = reports.table8([version])
         cells = table.rows[0].cells if table.rows else []
         rows = [
             {"test_set": test, "grade": grade, "accuracy_percent": value}

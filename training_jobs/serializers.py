@@ -7,8 +7,9 @@ from annotation.models import ModelVariant
 from annotation.validators import validate_server_url
 
 from .models import Iteration, Job, ModelVersion
+from .reports import snapshot_summary
 from .runners import RUNNERS
-from .selectors import batches_to_serve, snapshot_summary
+from .selectors import batches_to_serve
 
 
 class JobInputSerializer(serializers.Serializer):

@@ -65,16 +65,9 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
             stage.pair.context if stage.pair is not None else stage.dialogue.messages
         )
     staff = selectors.can_see_quality(request.user)
-    preload_view = None
-    if view is not None and not extra.get("errors") and not extra.get("confirm_exclusion"):
-        preload = services.assignment_preload(
-            batch=stage.batch, annotator=request.user, current=view.assignment
-        )
-        if preload is not None:
-            preload_view = selectors.pair_view(assignment=preload)
     return {
         "batch": stage.batch,
-        "preload_view": preload_view,
+        "preload_view": None,
         "guidelines_html": render_markdown(stage.batch.guidelines) if not is_htmx(request) else "",
         "risk_categories": selectors.RISK_CATEGORIES,
         "attack_vectors": selectors.ATTACK_VECTORS,
@@ -91,9 +84,22 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
     }
 
 
+def _preload_view(request: HttpRequest, stage: Stage, context: dict) -> selectors.PairView | None:
+    """Lease the pair after the one shown now, so that the page holds it before the submit."""
+    view = context["view"]
+    if view is None or context["errors"] or context.get("confirm_exclusion"):
+        return None
+    preload = services.assignment_preload(
+        batch=stage.batch, annotator=request.user, current=view.assignment
+    )
+    return selectors.pair_view(assignment=preload) if preload is not None else None
+
+
 def _render_stage(request: HttpRequest, stage: Stage, status: int = 200, **extra) -> HttpResponse:
     template = STAGE if is_htmx(request) else PAGE
-    return render(request, template, _stage_context(request, stage, **extra), status=status)
+    context = _stage_context(request, stage, **extra)
+    context["preload_view"] = _preload_view(request, stage, context)
+    return render(request, template, context, status=status)
 
 
 def _next_stage(request: HttpRequest, batch: PromptBatch, **extra) -> HttpResponse:

@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from .. import plots, selectors
+from .. import plots, reports, selectors
 from ..models import Iteration, JobState, ModelVersion
 from ..quality import selectors as quality_selectors
 from ..quality.services import responses_score_enqueue
@@ -104,7 +104,7 @@ def iteration_detail(request: HttpRequest, iteration_id: int) -> HttpResponse:
     jobs = list(selectors.jobs_list(user=request.user, iteration_id=iteration.pk))
     context = {
         "iteration": iteration,
-        "rows": selectors.job_rows(jobs),
+        "rows": reports.job_rows(jobs),
         "polling": selectors.any_active(jobs),
         "poll_url": reverse("iteration", args=[iteration.pk]),
         "versions": selectors.versions_visible_to(request.user).filter(job__iteration=iteration),
@@ -127,7 +127,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
     found = list(selectors.jobs_list(user=request.user, states=states or None)[:200])
     query = "&".join(f"state={s}" for s in states)
     context = {
-        "rows": selectors.job_rows(found),
+        "rows": reports.job_rows(found),
         "polling": selectors.any_active(found),
         "poll_url": reverse("jobs") + (f"?{query}" if query else ""),
         "states": JobState.choices,
@@ -172,7 +172,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "training_jobs/job_form.html",
-        {"form": form, "parameters": selectors.job_parameters()},
+        {"form": form, "parameters": reports.job_parameters()},
         status=status,
     )
 
@@ -181,10 +181,10 @@ def _policy_context(version: ModelVersion | None) -> dict:
     """The round that made a policy and its sweep plots (Figures 7 and 8), when there are any."""
     if version is None or version.kind != ModelVersion.Kind.POLICY:
         return {"round_facts": [], "sweep_charts": []}
-    sweep = selectors.policy_sweep(version)
+    sweep = reports.policy_sweep(version)
     charts = plots.sweep_charts(sweep) if sweep else []
     return {
-        "round_facts": selectors.policy_round_facts(version),
+        "round_facts": reports.policy_round_facts(version),
         "sweep": sweep,
         "sweep_charts": [(chart, plots.legend_positions(chart)) for chart in charts],
     }
@@ -196,7 +196,7 @@ def _job_context(job, *, seen: str = "", message: str = "") -> dict:
         **_policy_context(version),
         "job": job,
         "version": version,
-        "snapshot": selectors.snapshot_summary(job.data_snapshot or {}),
+        "snapshot": reports.snapshot_summary(job.data_snapshot or {}),
         # the actions are replaced (out of band) only when the state changed under them
         "actions_changed": bool(seen) and seen != job.state,
         "message": message,
@@ -258,7 +258,7 @@ def versions(request: HttpRequest) -> HttpResponse:
     found = selectors.versions_visible_to(request.user)
     if kind in ModelVersion.Kind.values:
         found = found.filter(kind=kind)
-    rows = [(v, selectors.snapshot_summary(v.data_snapshot or {})) for v in found[:500]]
+    rows = [(v, reports.snapshot_summary(v.data_snapshot or {})) for v in found[:500]]
     return render(
         request,
         "training_jobs/versions.html",
@@ -270,7 +270,7 @@ def _version_page(
     request: HttpRequest, version: ModelVersion, form: ServePolicyForm | None = None, status=200
 ) -> HttpResponse:
     chain = [
-        (v, selectors.snapshot_summary(v.data_snapshot or {}))
+        (v, reports.snapshot_summary(v.data_snapshot or {}))
         for v in selectors.version_lineage(version=version)
     ]
     is_policy = version.kind == ModelVersion.Kind.POLICY
@@ -282,7 +282,7 @@ def _version_page(
             "version": version,
             "chain": chain,
             "children": selectors.version_children(version=version),
-            "table": selectors.version_table8(version) if version.is_reward_model else None,
+            "table": reports.version_table8(version) if version.is_reward_model else None,
             "table_text": (version.metrics or {}).get("table8", ""),
             "serving": selectors.variants_serving(version) if is_policy else [],
             "serve_form": (form or ServePolicyForm()) if is_policy else None,
@@ -332,15 +332,15 @@ def metrics(request: HttpRequest) -> HttpResponse:
             series=c["lines"],
             description=f"{c['title']}: accuracy (%) by grade across versions",
         )
-        for c in selectors.metrics_charts(user=request.user)
+        for c in reports.metrics_charts(user=request.user)
     ]
     return render(
         request,
         "training_jobs/metrics.html",
         {
-            "table": selectors.table8(versions_found),
+            "table": reports.table8(versions_found),
             "charts": [(chart, plots.legend_positions(chart)) for chart in charts],
-            "grade_labels": selectors.GRADE_LABELS,
+            "grade_labels": reports.GRADE_LABELS,
         },
     )
 
