@@ -100,11 +100,23 @@ def _labels(sampled: list[inference.Pair]) -> set[str]:
     return {s.variant for pair in sampled for s in (pair.a, pair.b)}
 
 
+def _round_size(batch: PromptBatch, limit: int | None) -> int:
+    """`limit` when given; else a batch with nothing ready to judge gets its first pair alone
+    (ready in the time of one pair, not of a whole round), then rounds of BATCH_SIZE."""
+    if limit:
+        return limit
+    generation = settings.MARGIN_GENERATION
+    if batch.pairs.filter(status=Status.READY, dialogue__isnull=True).exists():
+        return generation["BATCH_SIZE"]
+    return min(generation["BATCH_SIZE"], generation["FIRST_ROUND_SIZE"])
+
+
 def pairs_generate_pending(*, batch_id: int, limit: int | None = None) -> int:
-    """Generate up to `limit` due pairs of a batch in one batched call. Returns how many were
-    claimed; failures are recorded on the pairs (retried later with backoff)."""
+    """Generate up to `limit` due pairs of a batch in one batched call (default: see
+    `_round_size`). Returns how many were claimed; failures are recorded on the pairs (retried
+    later with backoff)."""
     batch = PromptBatch.objects.prefetch_related("variants").get(pk=batch_id)
-    pairs = _claim(batch, limit or settings.MARGIN_GENERATION["BATCH_SIZE"])
+    pairs = _claim(batch, _round_size(batch, limit))
     if not pairs:
         return 0
     try:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from .. import roles
+from ..generation.selectors import pair_wait
 from ..grades import Grade
 from ..markdown import render_markdown
 from ..models import Assignment, PromptBatch
@@ -65,8 +66,16 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
             stage.pair.context if stage.pair is not None else stage.dialogue.messages
         )
     staff = selectors.can_see_quality(request.user)
+    wait = None
+    if stage.kind in (StageKind.EMPTY, StageKind.WAITING):
+        wait = pair_wait(batch=stage.batch, pair=stage.pair)
+    follow_up = ""
+    if stage.kind == StageKind.CONTINUE and stage.dialogue is not None:
+        follow_up = selectors.follow_up_for(dialogue=stage.dialogue)
     return {
         "batch": stage.batch,
+        "wait": wait,
+        "follow_up": follow_up,
         "preload_view": None,
         "guidelines_html": render_markdown(stage.batch.guidelines) if not is_htmx(request) else "",
         "risk_categories": selectors.RISK_CATEGORIES,

@@ -141,8 +141,16 @@ MARGIN = {
     "MODEL_SERVER_MODEL": os.environ.get("MARGIN_MODEL_SERVER_MODEL", "SmolLM2-135M-Instruct"),
 }
 
+# Development mode only (config.settings.dev): demo logins, demo batches, the demo-loop button.
+MARGIN_DEMO = False
+
 MARGIN_GENERATION = {
     "BATCH_SIZE": env_int("MARGIN_GENERATION_BATCH_SIZE", 8),
+    # A batch with no pair ready gets this many first, so the first pair comes quickly.
+    "FIRST_ROUND_SIZE": env_int("MARGIN_GENERATION_FIRST_ROUND_SIZE", 1),
+    # Before any pair has been generated, the workspace expects the first one after about
+    # this long (worker start, model load, one pair on two CPU cores); later, it measures.
+    "FIRST_PAIR_SECONDS": env_int("MARGIN_FIRST_PAIR_SECONDS", 60),
     "STOCK_PER_ANNOTATOR": env_int("MARGIN_STOCK_PER_ANNOTATOR", 4),
     "MIN_STOCK": env_int("MARGIN_MIN_STOCK", 4),
     "RETRY_BASE_SECONDS": env_int("MARGIN_GENERATION_RETRY_SECONDS", 30),
