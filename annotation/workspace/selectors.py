@@ -190,3 +190,9 @@ def follow_up_for(*, dialogue: Dialogue) -> str:
     if 0 <= index < len(follow_ups) and isinstance(follow_ups[index], str):
         return follow_ups[index]
     return ""
+
+
+def workspace_progress(*, batch: PromptBatch, annotator: AbstractBaseUser) -> dict[str, int]:
+    """The counts the workspace shows: this annotator's judgments in the batch and the batch's."""
+    judged = Judgment.objects.filter(pair__batch=batch)
+    return {"mine": judged.filter(annotator=annotator).count(), "judged": judged.count()}

@@ -74,6 +74,9 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
         follow_up = selectors.follow_up_for(dialogue=stage.dialogue)
     return {
         "batch": stage.batch,
+        "progress": selectors.workspace_progress(batch=stage.batch, annotator=request.user)
+        if stage.kind == StageKind.PAIR
+        else None,
         "wait": wait,
         "follow_up": follow_up,
         "preload_view": None,
@@ -231,6 +234,7 @@ def _preload_answer(request: HttpRequest, batch: PromptBatch, notice: str) -> Ht
     services.assignment_renew(assignment=stage.assignment)
     view = selectors.pair_view(assignment=stage.assignment)
     context = _stage_context(request, stage, view=view, notice=notice)
+    context["preload_view"] = _preload_view(request, stage, context)
     return render(request, "annotation/workspace.html#preload", context)
 
 

@@ -233,3 +233,39 @@ def test_expire_leases_task_runs_the_sweep(batch, pairs, annotator):
     assert expire_leases() == 1
     lease.refresh_from_db()
     assert lease.status == "expired"
+
+
+def test_a_submit_of_the_preloaded_pair_answers_with_the_pair_after_it(client_ann, batch):
+    pairs = [PairFactory(batch=batch) for _ in range(3)]
+    page = client_ann.get(reverse("workspace", args=[batch.pk])).content.decode()
+    shown = _form(page)
+    preloaded = page.split('<template id="preload"')[1].split("</template>")[0]
+    assert 'id="judge"' in preloaded  # the second pair is in the page already
+    # the page swaps the preloaded pair in and sends the first judgment in the background
+    answer = client_ann.post(
+        shown["action"],
+        {"idempotency_key": shown["idempotency_key"], "side": "left", "grade": "better"},
+        HTTP_HX_REQUEST="true",
+        HTTP_X_MARGIN_PRELOADED="1",
+    ).content.decode()
+    assert answer.lstrip().startswith('<template id="preload"')
+    assert 'id="judge"' in answer  # the third pair, ready for the next submit
+    leased = Assignment.objects.filter(status="leased").values_list("pair_id", flat=True)
+    assert set(leased) == {pairs[1].pk, pairs[2].pk}
+
+
+def test_the_workspace_shows_progress_counts_and_no_database_ids(client_ann, annotator, batch):
+    pairs = [PairFactory(batch=batch) for _ in range(3)]
+    page = client_ann.get(reverse("workspace", args=[batch.pk])).content.decode()
+    assert "your judgment <strong>1</strong> in this batch" in page
+    assert "your judgment <strong>2</strong> in this batch" in page  # the preloaded pair
+    assert f"batch: 0 of {batch.target_comparisons}" in page
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert not re.search(r"\bpair \d+", text) and f"pair {pairs[0].pk}" not in text
+    form = _form(page)
+    client_ann.post(
+        form["action"],
+        {"idempotency_key": form["idempotency_key"], "side": "left", "grade": "better"},
+    )
+    page = client_ann.get(reverse("workspace", args=[batch.pk])).content.decode()
+    assert "your judgment <strong>2</strong> in this batch" in page and "batch: 1 of" in page
