@@ -150,3 +150,15 @@ class ResponsePair(models.Model):
 
     def __str__(self) -> str:
         return f"Pair {self.pk}"
+
+    @property
+    def gold_grade_label(self) -> str:
+        from ..grades import Grade
+
+        return Grade(self.gold_grade).label if self.gold_grade in Grade.values else ""
+
+    @property
+    def prompt_text(self) -> str:
+        """The last user message of the context (what both responses answer)."""
+        users = [m.get("content", "") for m in self.context or [] if m.get("role") == "user"]
+        return users[-1] if users else ""

@@ -196,3 +196,8 @@ def workspace_progress(*, batch: PromptBatch, annotator: AbstractBaseUser) -> di
     """The counts the workspace shows: this annotator's judgments in the batch and the batch's."""
     judged = Judgment.objects.filter(pair__batch=batch)
     return {"mine": judged.filter(annotator=annotator).count(), "judged": judged.count()}
+
+
+def responses_html(pair: ResponsePair) -> tuple[SafeString, SafeString]:
+    """Response A and response B of a pair (in the pair's own order, not an annotator's)."""
+    return render_markdown(pair.response_a.text), render_markdown(pair.response_b.text)

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -303,22 +304,34 @@ def dialogue_start(request: HttpRequest, batch_id: int) -> HttpResponse:
 # ---- staff ----------------------------------------------------------------------------------
 
 
-@require_GET
-@never_cache
-@staff_required
-def batch_quality(request: HttpRequest, batch_id: int) -> HttpResponse:
-    batch = get_object_or_404(PromptBatch, pk=batch_id)
+def _quality_page(
+    request: HttpRequest, batch: PromptBatch, errors: dict | None = None, status: int = 200
+) -> HttpResponse:
+    can_mark_gold = roles.is_admin(request.user)
+    candidates = quality.gold_candidates(batch=batch) if can_mark_gold else []
     return render(
         request,
         "annotation/quality.html",
         {
             "batch": batch,
             "report": quality.batch_report(batch=batch),
-            "can_mark_gold": roles.is_admin(request.user),
+            "can_mark_gold": can_mark_gold,
+            "candidates": [
+                (pair, selectors.messages_view(pair.context), *selectors.responses_html(pair))
+                for pair in candidates
+            ],
             "grades": Grade.choices,
-            "errors": {},
+            "errors": errors or {},
         },
+        status=status,
     )
+
+
+@require_GET
+@never_cache
+@staff_required
+def batch_quality(request: HttpRequest, batch_id: int) -> HttpResponse:
+    return _quality_page(request, get_object_or_404(PromptBatch, pk=batch_id))
 
 
 @require_POST
@@ -336,17 +349,6 @@ def pair_gold(request: HttpRequest, batch_id: int) -> HttpResponse:
             grade=request.POST.get("grade", ""),
         )
     except (ValueError, ValidationError) as exc:
-        messages = exc.messages if isinstance(exc, ValidationError) else ["Give a pair number."]
-        return render(
-            request,
-            "annotation/quality.html",
-            {
-                "batch": batch,
-                "report": quality.batch_report(batch=batch),
-                "can_mark_gold": True,
-                "grades": Grade.choices,
-                "errors": {"gold": " ".join(messages)},
-            },
-            status=400,
-        )
-    return redirect("batch-quality", batch_id=batch.pk)
+        messages = exc.messages if isinstance(exc, ValidationError) else ["Choose a pair."]
+        return _quality_page(request, batch, errors={"gold": " ".join(messages)}, status=400)
+    return redirect(reverse("batch-quality", args=[batch.pk]) + "#gold")
