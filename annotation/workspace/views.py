@@ -134,22 +134,6 @@ def _after_action(request: HttpRequest, batch: PromptBatch, **extra) -> HttpResp
 
 @require_GET
 @never_cache
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    can_annotate = selectors.can_annotate(request.user)
-    is_staff = selectors.can_see_quality(request.user)
-    batches = selectors.batches_open_for(annotator=request.user) if can_annotate or is_staff else []
-    progress = selectors.batch_progress(batch_ids=[b.pk for b in batches])
-    rows = [(batch, progress[batch.pk]) for batch in batches]
-    return render(
-        request,
-        "annotation/home.html",
-        {"rows": rows, "is_staff": is_staff, "can_annotate": can_annotate},
-    )
-
-
-@require_GET
-@never_cache
 @vary_on_headers("HX-Request")
 @annotator_required
 def workspace(request: HttpRequest, batch_id: int) -> HttpResponse:
