@@ -6,7 +6,15 @@ from celery import shared_task
 
 from .quality.tasks import score_responses
 
-__all__ = ["retrain_reward_models", "run_job", "score_responses", "sweep_jobs"]
+__all__ = [
+    "advance_demo_loop",
+    "retrain_reward_models",
+    "run_job",
+    "score_responses",
+    "sweep_jobs",
+]
+# How often a running demo loop looks whether its current step is done.
+DEMO_LOOP_POLL_SECONDS = 5
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +55,18 @@ def retrain_reward_models(min_new_judgments: int = 1000, params: dict | None = N
 
     jobs = reward_models_retrain_if_due(min_new_judgments=min_new_judgments, params=params)
     return [job.pk for job in jobs]
+
+
+@shared_task
+def advance_demo_loop(iteration_id: int) -> str:
+    """Start the demo loop's next step when its last one succeeded; look again in a few
+    seconds while the loop runs (a lost message is harmless: "Continue" re-sends it)."""
+    from .models import Iteration
+    from .services.demo_loop import demo_loop_advance
+
+    iteration = Iteration.objects.filter(pk=iteration_id).first()
+    state = demo_loop_advance(iteration=iteration) if iteration else None
+    if state is None or not state.running:
+        return "stopped" if state is None or state.failed else "done"
+    advance_demo_loop.apply_async(args=[iteration_id], countdown=DEMO_LOOP_POLL_SECONDS)
+    return f"step {state.current} of {len(state.steps)}"

@@ -161,11 +161,17 @@ def stock_refill(*, batch_id: int) -> int:
     missing = target - stock
     if missing <= 0:
         return 0
+    return _request_unused(batch, missing)
+
+
+def _request_unused(batch: PromptBatch, count: int) -> int:
+    """Pending pairs for up to `count` prompts of the batch that have none yet, in prompt
+    order; their generation is enqueued after commit. Returns how many were created."""
     prompts = list(
         Prompt.objects.filter(batch=batch)
         .annotate(used=Count("pairs"))
         .filter(used=0)
-        .order_by("id")[:missing]
+        .order_by("id")[:count]
     )
     with transaction.atomic():
         ResponsePair.objects.bulk_create(
@@ -182,6 +188,15 @@ def stock_refill(*, batch_id: int) -> int:
         if prompts:
             enqueue_generation(batch.pk)
     return len(prompts)
+
+
+def pairs_request_unused(*, batch_id: int, count: int) -> int:
+    """Ask for pairs of `count` more unused prompts of an open batch (beyond the stock the
+    refill keeps), e.g. for simulated annotators. Returns how many were requested."""
+    batch = PromptBatch.objects.get(pk=batch_id)
+    if batch.status != PromptBatch.Status.OPEN or count <= 0:
+        return 0
+    return _request_unused(batch, count)
 
 
 def pairs_requeue_stale() -> int:

@@ -3,12 +3,14 @@
 from .evaluation import EvaluationRunner
 from .rejection_sampling import RejectionSamplingRunner
 from .reward_model import RewardModelRunner
+from .simulation import SimulatedAnnotationRunner
 
 RUNNERS = {
     "reward_helpfulness": RewardModelRunner("helpfulness"),
     "reward_safety": RewardModelRunner("safety"),
     "evaluation": EvaluationRunner(),
     "rejection_sampling": RejectionSamplingRunner(),
+    "simulated_annotation": SimulatedAnnotationRunner(),
 }
 
 __all__ = ["RUNNERS"]

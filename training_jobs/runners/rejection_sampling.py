@@ -3,10 +3,11 @@ round` (sample K from the start policy, select with R_s/R_h, pool with earlier r
 fine-tune), optionally a K x temperature sweep, and register the new policy.
 
 Parameters: `batches` (prompt batch ids; a safety-stage batch marks its prompts as safety
-prompts), `policy_version` (else the iteration's start policy, else the base model),
-`helpfulness_version` / `safety_version` (else the newest of each kind), `sweep_ks` and
-`sweep_temperatures` (both given: sweep.json beside the policy), `device`, and the fields of
-`RoundConfig` that Margin does not set itself (k, temperature, lr, epochs, ...).
+prompts), `prompts_per_batch` (only each batch's first N prompts), `policy_version` (else the
+iteration's start policy, else the base model), `helpfulness_version` / `safety_version`
+(else the newest of each kind), `sweep_ks` and `sweep_temperatures` (both given: sweep.json
+beside the policy), `device`, and the fields of `RoundConfig` that Margin does not set itself
+(k, temperature, lr, epochs, ...).
 """
 
 import hashlib
@@ -29,7 +30,14 @@ VERSION_PARAMS = {
     "helpfulness_version": ModelVersion.Kind.REWARD_HELPFULNESS,
     "safety_version": ModelVersion.Kind.REWARD_SAFETY,
 }
-MARGIN_PARAMS = {"batches", "device", "sweep_ks", "sweep_temperatures", *VERSION_PARAMS}
+MARGIN_PARAMS = {
+    "batches",
+    "prompts_per_batch",
+    "device",
+    "sweep_ks",
+    "sweep_temperatures",
+    *VERSION_PARAMS,
+}
 RESERVED = {
     "prompts",
     "policy",
@@ -66,6 +74,13 @@ def _numbers(value: Any, kind: tuple[type, ...]) -> bool:
     )
 
 
+def _prompts(batch_ids: list[int], per_batch: int | None):
+    """The batches' prompts in (batch, id) order; with `per_batch`, each batch's first N."""
+    for batch_id in sorted(set(batch_ids)):
+        prompts = Prompt.objects.filter(batch_id=batch_id).select_related("batch").order_by("id")
+        yield from prompts[:per_batch] if per_batch else prompts.iterator()
+
+
 class RejectionSamplingRunner:
     kind = JobKind.REJECTION_SAMPLING
 
@@ -85,6 +100,9 @@ class RejectionSamplingRunner:
                 raise JobError(f"{name} {pk} is not a {kind} model version")
         if params.get("device", "gpu") not in ("gpu", "cpu"):
             raise JobError("device must be gpu or cpu")
+        per_batch = params.get("prompts_per_batch")
+        if per_batch is not None and (not _numbers([per_batch], (int,)) or per_batch < 1):
+            raise JobError("prompts_per_batch must be a positive integer")
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
             raise JobError("sweep_ks must be a list of integers from 1 to 100")
@@ -122,11 +140,11 @@ class RejectionSamplingRunner:
     def _export(self, job: Job, ctx: JobContext) -> tuple[Path, int]:
         """The prompts of the chosen batches as JSONL: {"id", "prompt", "safety", "batch"}."""
         out = ctx.work_dir / "prompts.jsonl"
-        prompts = Prompt.objects.filter(batch_id__in=job.params["batches"]).select_related("batch")
+        per_batch = job.params.get("prompts_per_batch")
         rows = 0
         safety = 0
         with out.open("w", encoding="utf-8") as handle:
-            for prompt in prompts.order_by("batch_id", "id"):
+            for prompt in _prompts(job.params["batches"], per_batch):
                 is_safety = prompt.batch.stage == GuidelineStage.SAFETY
                 record = {
                     "id": prompt.pk,

@@ -1,3 +1,4 @@
+from .demo_loop import demo_loop_advance, demo_loop_resume, demo_loop_start, demo_loop_state
 from .iterations import iteration_create, model_version_register, policy_base_ensure
 from .jobs import (
     JobError,
@@ -16,6 +17,10 @@ from .serving import policy_serve
 
 __all__ = [
     "JobError",
+    "demo_loop_advance",
+    "demo_loop_resume",
+    "demo_loop_start",
+    "demo_loop_state",
     "iteration_create",
     "job_cancel",
     "job_claim",

@@ -262,3 +262,55 @@ def test_logs_are_shown_without_terminal_colour_codes(web, iteration):
     assert "ValueError: bad" in client.get(f"/jobs/{job.pk}/").content.decode()
     job.refresh_from_db()
     assert job.log == coloured  # stored as written; only the pages strip it
+
+
+@pytest.fixture
+def demo_site(settings, monkeypatch):
+    from annotation.demo import demo_seed
+
+    settings.MARGIN_DEMO = True
+    monkeypatch.setattr("annotation.generation.service.enqueue_generation", lambda batch_id: None)
+    monkeypatch.setattr("training_jobs.tasks.advance_demo_loop.delay", lambda *a: None)
+    return demo_seed().batches
+
+
+def test_the_demo_loop_button_is_there_only_on_a_development_site(web, settings, sent):
+    client = web("engineer")
+    assert "run-demo-loop" not in client.get("/iterations/").content.decode()
+    assert client.post("/iterations/demo-loop/").status_code == 404
+    settings.MARGIN_DEMO = True
+    assert 'id="run-demo-loop"' in client.get("/iterations/").content.decode()
+
+
+def test_the_button_starts_the_loop_and_its_page_follows_each_step(web, demo_site, sent):
+    from training_jobs.services import job_claim, job_fail
+
+    client = web("engineer")
+    response = client.post("/iterations/demo-loop/")
+    iteration = Iteration.objects.get()
+    assert response["Location"] == f"/iterations/{iteration.pk}/"
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="demo-loop"' in page and "step 1 of 4" in page
+    assert "Simulated annotators judge demo pairs" in page and "after the step before" in page
+    job = iteration.jobs.get()
+    job_claim(job_id=job.pk, attempt=1)
+    job_fail(job_id=job.pk, reason="boom")
+    fragment = client.get(
+        f"/iterations/{iteration.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="jobs"
+    ).content.decode()
+    assert 'data-polling="false"' in fragment and "Continue the demo loop" in fragment
+
+
+def test_between_two_steps_the_iteration_page_keeps_polling(web, demo_site, sent):
+    from training_jobs.services import demo_loop_start, job_claim, job_succeed
+
+    iteration = demo_loop_start(background=False)
+    job = iteration.jobs.get()
+    job_claim(job_id=job.pk, attempt=1)
+    job_succeed(job_id=job.pk, output_dir="jobs/1/work")  # the next step is not started yet
+    fragment = (
+        web("engineer")
+        .get(f"/iterations/{iteration.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="jobs")
+        .content.decode()
+    )
+    assert 'data-polling="true"' in fragment and "step 2 of 4" in fragment

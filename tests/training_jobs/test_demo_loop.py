@@ -1,0 +1,195 @@
+"""The demo loop: simulated annotators, two reward models and a rejection-sampling round as the
+jobs of one iteration, each started when the one before it succeeded."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from annotation.demo import demo_seed
+from annotation.models import Judgment, ModelVariant, PromptBatch
+from training_jobs.models import Iteration, Job, JobState, ModelVersion
+from training_jobs.services import (
+    JobError,
+    demo_loop_advance,
+    demo_loop_resume,
+    demo_loop_start,
+    demo_loop_state,
+    job_claim,
+    job_fail,
+    job_retry,
+    job_succeed,
+)
+from training_jobs.services.demo_loop import REWARD_PARAMS, ROUND_PARAMS
+from training_jobs.tasks import advance_demo_loop
+
+pytestmark = pytest.mark.django_db
+STEP_KINDS = ["simulated_annotation", "reward_helpfulness", "reward_safety", "rejection_sampling"]
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list:
+    """Jobs and loop ticks are recorded, never sent to a broker (no worker in these tests)."""
+    calls: list = []
+    monkeypatch.setattr(
+        "training_jobs.tasks.run_job.apply_async", lambda *a, **k: calls.append(("job", a, k))
+    )
+    monkeypatch.setattr(
+        "training_jobs.tasks.advance_demo_loop.apply_async",
+        lambda *a, **k: calls.append(("tick", a, k)),
+    )
+    monkeypatch.setattr(
+        "training_jobs.tasks.advance_demo_loop.delay", lambda *a: calls.append(("tick", a, {}))
+    )
+    return calls
+
+
+@pytest.fixture
+def demo(settings, monkeypatch) -> list[int]:
+    settings.MARGIN_DEMO = True
+    monkeypatch.setattr("annotation.generation.service.enqueue_generation", lambda batch_id: None)
+    return [batch.pk for batch in demo_seed().batches]
+
+
+def _succeed(job: Job, version_kind: str | None = None) -> None:
+    assert job_claim(job_id=job.pk, attempt=job.attempts)
+    job_succeed(job_id=job.pk, output_dir=f"jobs/{job.pk}/out")
+    if version_kind:
+        ModelVersion.objects.create(
+            kind=version_kind, name=f"{version_kind}-{job.pk}", path=f"jobs/{job.pk}/out", job=job
+        )
+
+
+def _kinds(iteration: Iteration) -> list[str]:
+    return list(iteration.jobs.order_by("id").values_list("kind", flat=True))
+
+
+def test_the_demo_loop_exists_only_in_development_mode(settings, sent):
+    settings.MARGIN_DEMO = False
+    with pytest.raises(JobError, match="development site"):
+        demo_loop_start()
+    with pytest.raises(CommandError, match="development site"):
+        call_command("demo_loop", "--no-wait")
+    assert not Iteration.objects.exists() and not Job.objects.exists()
+
+
+def test_it_needs_the_open_demo_batches(settings, sent):
+    settings.MARGIN_DEMO = True
+    with pytest.raises(JobError, match="demo batches"):
+        demo_loop_start()
+
+
+def test_each_step_starts_when_the_one_before_succeeds(demo, sent):
+    iteration = demo_loop_start(pairs_per_batch=5, background=False)
+    first = iteration.jobs.get()
+    assert first.kind == "simulated_annotation" and first.queue == "default"
+    assert first.params == {"batches": demo, "pairs_per_batch": 5}
+    assert demo_loop_advance(iteration=iteration).current == 1
+    assert _kinds(iteration) == STEP_KINDS[:1]  # nothing new while step 1 runs
+
+    _succeed(first)
+    state = demo_loop_advance(iteration=iteration)
+    demo_loop_advance(iteration=iteration)  # a second tick (the task and the command) is harmless
+    assert _kinds(iteration) == STEP_KINDS[:2] and state.current == 2
+    helpful = iteration.jobs.get(kind="reward_helpfulness")
+    assert helpful.params == {"batches": demo, "device": "cpu", **REWARD_PARAMS}
+    assert helpful.queue == "default"  # device cpu: any worker
+
+    _succeed(helpful, "reward_helpfulness")
+    demo_loop_advance(iteration=iteration)
+    safety = iteration.jobs.get(kind="reward_safety")
+    _succeed(safety, "reward_safety")
+    demo_loop_advance(iteration=iteration)
+    assert _kinds(iteration) == STEP_KINDS
+    rounds = iteration.jobs.get(kind="rejection_sampling")
+    versions = {v.kind: v.pk for v in ModelVersion.objects.all()}
+    assert rounds.params == {
+        "batches": demo,
+        "device": "cpu",
+        "helpfulness_version": versions["reward_helpfulness"],
+        "safety_version": versions["reward_safety"],
+        **ROUND_PARAMS,
+    }
+    _succeed(rounds)
+    state = demo_loop_advance(iteration=iteration)
+    assert state.done and not state.running and state.failed is None
+    assert _kinds(iteration) == STEP_KINDS
+
+
+def test_a_failed_step_stops_the_loop_until_it_is_retried(demo, sent):
+    iteration = demo_loop_start(background=False)
+    job_claim(job_id=iteration.jobs.get().pk, attempt=1)
+    job_fail(job_id=iteration.jobs.get().pk, reason="RuntimeError: no pairs")
+    state = demo_loop_advance(iteration=iteration)
+    assert state.failed is not None and not state.running and _kinds(iteration) == STEP_KINDS[:1]
+
+    job = job_retry(job=iteration.jobs.get())
+    _succeed(job)
+    sent.clear()
+    state = demo_loop_resume(iteration=iteration)
+    assert _kinds(iteration) == STEP_KINDS[:2] and state.running
+
+
+def test_the_worker_task_follows_the_loop_until_it_is_done(
+    demo, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        iteration = demo_loop_start()
+    assert ("tick", (iteration.pk,), {}) in sent  # the button leaves the loop to a worker
+    sent.clear()
+    assert advance_demo_loop.run(iteration.pk) == "step 1 of 4"
+    assert sent[-1] == ("tick", (), {"args": [iteration.pk], "countdown": 5})
+    for kind, version in zip(STEP_KINDS, [None, "reward_helpfulness", "reward_safety", None]):
+        _succeed(iteration.jobs.get(kind=kind), version)
+        advance_demo_loop.run(iteration.pk)
+    sent.clear()
+    assert advance_demo_loop.run(iteration.pk) == "done" and sent == []
+
+
+def test_the_command_starts_the_loop_for_the_worker(
+    demo, sent, capsys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo_loop", "--no-wait", "--pairs", "3")
+    iteration = Iteration.objects.get()
+    assert f"/iterations/{iteration.pk}/" in capsys.readouterr().out
+    assert iteration.jobs.get().params["pairs_per_batch"] == 3
+    assert any(kind == "tick" for kind, *_ in sent)
+
+
+def test_a_plain_iteration_is_not_a_demo_loop(demo, sent):
+    iteration = Iteration.objects.create(name="RLHF-V9", number=9)
+    assert demo_loop_state(iteration=iteration) is None
+    assert demo_loop_advance(iteration=iteration) is None
+    with pytest.raises(JobError):
+        demo_loop_resume(iteration=iteration)
+
+
+def test_the_simulation_job_generates_pairs_with_the_cpu_model_and_judges_them(
+    demo, artifact_root, default_model_dir
+):
+    """The first step for real: pairs from the default model on CPU, judged through the queue."""
+    from training_jobs.tasks import run_job
+
+    ModelVariant.objects.update(model_path=str(default_model_dir))
+    PromptBatch.objects.update(max_new_tokens=6)
+    iteration = demo_loop_start(pairs_per_batch=2, background=False)
+    job = iteration.jobs.get()
+    assert run_job.apply(args=[job.pk, job.attempts]).get() == "succeeded"
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED and job.progress == 1.0, job.error + job.log
+    assert job.finished_at <= timezone.now()
+    for batch_id in demo:
+        judged = Judgment.objects.filter(pair__batch_id=batch_id)
+        assert judged.count() == 2
+        assert all(j.annotator.username.startswith("simulated-") for j in judged)
+    assert "pairs judged by simulated annotators" in job.log
+    assert job.data_snapshot["by_stage"] == {"helpfulness": 2, "safety": 2}
+    assert (artifact_root / job.output_dir / "summary.json").is_file()
+
+
+def test_simulated_annotators_are_refused_outside_development(settings, sent):
+    from training_jobs.services import job_create
+
+    settings.MARGIN_DEMO = False
+    with pytest.raises(JobError, match="development site"):
+        job_create(kind="simulated_annotation", params={"batches": [1]})
