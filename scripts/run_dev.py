@@ -24,7 +24,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -95,25 +94,19 @@ def prepare(url: str) -> str:
         sys.exit("[run] collectstatic failed")
 
     say("creating the demo (seed_demo)")
-    proc = subprocess.Popen(
+    # Its standard output is the banner's; what it logs (stderr) is shown now, prefixed.
+    proc = subprocess.run(
         [PY, "manage.py", "seed_demo", "--url", url],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
         text=True,
-        bufsize=1,
+        check=False,
     )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        sys.stdout.write("  seed | " + line)
-    output = "".join(lines)
-    if proc.wait() != 0:
-        if "Unknown command" in output:
-            say("WARNING: `manage.py seed_demo` does not exist yet; no demo users were created")
-            return ""
+    for line in proc.stderr.splitlines():
+        print(f"  seed | {line}", flush=True)
+    if proc.returncode != 0:
         sys.exit("[run] seed_demo failed")
-    return textwrap.dedent(output).strip("\n")
+    return proc.stdout.strip("\n")
 
 
 def banner(url: str, logins: str) -> str:

@@ -82,7 +82,7 @@ class Command(BaseCommand):
         for demo in DEMO_USERS:
             login = f"{demo.username} / {demo.password}"
             self.stdout.write(
-                f"  {demo.role:12} {login:30} {demo.first_step}: {url}{_first_page(demo)}"
+                f"{demo.role:12} {login:30} {demo.first_step}: {url}{_first_page(demo)}"
             )
         if result.created:
             sizes = ", ".join(f"{b.name} ({b.prompts.count()} prompts)" for b in result.batches)
