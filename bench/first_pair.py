@@ -1,6 +1,8 @@
-"""Time to the first pair: `make run` on a fresh site, then the demo annotator waiting to judge.
+"""Time to the first pair: `make run` on a fresh site, then the demo annotator waiting to judge;
+with --loop, then the whole demo loop (`manage.py demo_loop`) on the same site.
 
     .venv/bin/python bench/first_pair.py --out bench/out/first_pair.json
+    .venv/bin/python bench/first_pair.py --loop --out bench/out/first_run.json
 
 Starts `scripts/run_dev.py` (what `make run` runs after installing) on a fresh SQLite database in
 a temporary folder and a free port, and measures from the start: when the URL is printed, and
@@ -8,9 +10,12 @@ when each demo batch's workspace first shows a pair to judge to the demo annotat
 over HTTP, polling the workspace page as the browser does). It also records what the page said
 about the wait on the first poll ("about N s"). The run is stopped with Ctrl-C's signal.
 
+With --loop, `manage.py demo_loop` then runs against the same site (its worker runs the jobs)
+and each step's time is taken from the command's report ("job N succeeded in S s").
+
 Options: --concurrency (worker processes, default 2 as in `make run`), --threads (torch threads
-per worker process; default: cores / concurrency), --timeout (s). The default model folder must
-exist (`make install` builds it).
+per worker process; default: cores / concurrency), --timeout (s), --loop, --loop-pairs. The
+default model folder must exist (`make install` builds it).
 """
 
 from __future__ import annotations
@@ -88,6 +93,42 @@ def login(client: httpx.Client, username: str, password: str) -> None:
     assert answer.status_code in (200, 302) and "sessionid" in client.cookies, "login failed"
 
 
+STEP = re.compile(r"^step (\d+) of \d+: (.*)$")
+STEP_DONE = re.compile(r"^\s+job (\d+) (\w+) in (\d+) s$")
+
+
+def demo_loop(var_dir: Path, args: argparse.Namespace) -> dict:
+    """`manage.py demo_loop` on the running site; its steps' times from its report."""
+    env = {
+        **os.environ,
+        "MARGIN_VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "manage.py", "demo_loop", "--pairs", str(args.loop_pairs)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the progress bars
+        text=True,
+        timeout=args.timeout,
+        check=False,
+    )
+    steps, title = [], ""
+    for line in done.stdout.splitlines():
+        if match := STEP.match(line):
+            title = match[2]
+        elif match := STEP_DONE.match(line):
+            steps.append({"step": title, "state": match[2], "seconds": int(match[3])})
+    return {
+        "total_s": round(time.monotonic() - started, 1),
+        "exit_status": done.returncode,
+        "pairs_per_batch": args.loop_pairs,
+        "steps": steps,
+    }
+
+
 def measure(args: argparse.Namespace) -> dict:
     var_dir = Path(tempfile.mkdtemp(prefix="margin-first-pair-"))
     port = args.port or free_port()
@@ -124,6 +165,8 @@ def measure(args: argparse.Namespace) -> dict:
                         waiting.discard(batch)
                 time.sleep(1.0)
             result["timed_out"] = sorted(waiting)
+        if args.loop:
+            result["demo_loop"] = demo_loop(var_dir, args)
     finally:
         run.stop()
     result["machine"] = {
@@ -144,6 +187,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--loop", action="store_true", help="then run the whole demo loop")
+    parser.add_argument("--loop-pairs", type=int, default=12, help="demo_loop --pairs")
     args = parser.parse_args()
     result = measure(args)
     out = Path(args.out)
