@@ -164,12 +164,15 @@ def test_a_plain_iteration_is_not_a_demo_loop(demo, sent):
         demo_loop_resume(iteration=iteration)
 
 
+@pytest.mark.django_db(transaction=True)  # the job's heartbeat thread has its own connection
 def test_the_simulation_job_generates_pairs_with_the_cpu_model_and_judges_them(
-    demo, artifact_root, default_model_dir
+    demo, artifact_root, default_model_dir, settings
 ):
-    """The first step for real: pairs from the default model on CPU, judged through the queue."""
+    """The first step for real: pairs from the default model on CPU, judged through the queue,
+    with heartbeats while the model writes (a round may outlast the sweeper's timeout)."""
     from training_jobs.tasks import run_job
 
+    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_SECONDS": 1}
     ModelVariant.objects.update(model_path=str(default_model_dir))
     PromptBatch.objects.update(max_new_tokens=6)
     iteration = demo_loop_start(pairs_per_batch=2, background=False)
@@ -185,6 +188,44 @@ def test_the_simulation_job_generates_pairs_with_the_cpu_model_and_judges_them(
     assert "pairs judged by simulated annotators" in job.log
     assert job.data_snapshot["by_stage"] == {"helpfulness": 2, "safety": 2}
     assert (artifact_root / job.output_dir / "summary.json").is_file()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_generation_round_keeps_the_job_s_heartbeat_fresh(demo, sent, settings):
+    """A round of the model writing may take minutes on a busy machine; the sweeper must not
+    take the job for dead meanwhile, and a cancel during it stops the job after it."""
+    import time
+
+    from training_jobs.runners.context import JobCancelled
+    from training_jobs.runners.simulation import _heartbeat
+    from training_jobs.services import job_cancel
+
+    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_SECONDS": 1}
+    job = demo_loop_start(background=False).jobs.get()
+    job = job_claim(job_id=job.pk, attempt=1)
+    claimed_beat = job.heartbeat_at
+    with _heartbeat(job, "demo-safety: 3 of 12 pairs ready"):
+        time.sleep(2.5)  # the model writing
+    job.refresh_from_db()
+    assert job.heartbeat_at > claimed_beat and job.progress_detail.startswith("demo-safety")
+    with pytest.raises(JobCancelled):
+        with _heartbeat(job, "still writing"):
+            job_cancel(job=job)
+            time.sleep(2.5)
+
+
+def test_a_simulation_job_failed_by_the_sweeper_stops_writing_judgments(demo, sent):
+    from training_jobs.runners.context import JobCancelled
+    from training_jobs.runners.simulation import _Progress
+
+    iteration = demo_loop_start(background=False)
+    job = iteration.jobs.get()
+    job_claim(job_id=job.pk, attempt=1)
+    progress = _Progress(job, steps=10)
+    progress.report("working")  # running: goes on
+    job_fail(job_id=job.pk, reason="The worker stopped: no heartbeat")
+    with pytest.raises(JobCancelled):
+        progress.report("still working")
 
 
 def test_simulated_annotators_are_refused_outside_development(settings, sent):

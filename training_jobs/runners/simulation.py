@@ -9,17 +9,21 @@ them through the real queue, judging by the hidden utility.
 """
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Count, F, Max
 
 from annotation.generation import pairs_generate_pending, pairs_request_unused
 from annotation.models import Judgment, PromptBatch, ResponsePair
 
-from ..models import Job, JobKind
+from ..models import Job, JobKind, JobState
 from ..services.jobs import JobError, job_progress
 from ..simulation.annotators import annotators_simulate
 from .context import JobCancelled, JobContext
@@ -67,6 +71,34 @@ class _Progress:
         fraction = min((self.done + extra) / self.steps, 1.0) if self.steps else 1.0
         if job_progress(job_id=self.job.pk, progress=fraction, detail=detail):
             raise JobCancelled()
+        if not Job.objects.filter(pk=self.job.pk, state=JobState.RUNNING).exists():
+            raise JobCancelled()  # failed by the sweeper meanwhile: stop writing judgments
+
+
+@contextmanager
+def _heartbeat(job: Job, detail: str) -> Iterator[None]:
+    """Heartbeats from a thread while a long call runs here (a generation round can take
+    minutes on a busy machine; the sweeper fails a job whose heartbeat is older than
+    HEARTBEAT_TIMEOUT_SECONDS). Raises JobCancelled afterwards when a cancel came meanwhile."""
+    stop, cancelled = threading.Event(), threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.MARGIN_JOBS["HEARTBEAT_SECONDS"]):
+                if job_progress(job_id=job.pk, detail=detail):
+                    cancelled.set()
+        finally:
+            connections.close_all()  # this thread's own database connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-job-{job.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    if cancelled.is_set():
+        raise JobCancelled()
 
 
 class SimulatedAnnotationRunner:
@@ -121,8 +153,11 @@ def _generate(ctx: JobContext, batch: PromptBatch, wanted: int, progress: _Progr
     requested = pairs_request_unused(batch_id=batch.pk, count=missing) if missing > 0 else 0
     ctx.log(f"{batch.name}: {requested} more pairs requested from the model")
     while (ready := min(_ready(batch), wanted)) < wanted and _coming(batch):
-        progress.report(f"{batch.name}: {ready} of {wanted} pairs ready", ready)
-        if not pairs_generate_pending(batch_id=batch.pk):
+        detail = f"{batch.name}: {ready} of {wanted} pairs ready"
+        progress.report(detail, ready)
+        with _heartbeat(progress.job, detail):
+            claimed = pairs_generate_pending(batch_id=batch.pk)
+        if not claimed:
             time.sleep(WAIT_SECONDS)  # another worker is generating them
     progress.done += ready
     return ready
