@@ -5,7 +5,8 @@
 #   make test        sysdeps + default tier + slow tier + lint + format + migrations + deploy check,
 #                    against a throwaway PostgreSQL and Redis (scripts/testenv.sh)
 #   make test-fast   default tier only;  make test-slow: slow tier only;  make check: static checks
-#   make lint / fmt / bench / bench-deps / vllm-deps / testenv / sysdeps / compose-check / clean
+#   make lint / fmt / bench / bench-deps / vllm-deps / trl-ppo-deps / testenv / sysdeps /
+#   compose-check / clean
 #
 # Variables: PYTHON (python3.11), PORT (8000), PYTEST_ARGS, TEST_STEPS, MARGIN_MODEL_DIR.
 
@@ -28,10 +29,10 @@ VLLM_MARKER := .venv-vllm/.margin-vllm-ready
 MODEL_FILE := $(MODEL_DIR)/model.safetensors
 
 .PHONY: help install sysdeps run test test-fast test-slow check lint fmt bench bench-deps \
-        vllm-deps testenv compose-check clean
+        vllm-deps trl-ppo-deps testenv compose-check clean
 
 help:
-	@sed -n '2,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '2,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---- installation ---------------------------------------------------------------------------
 
@@ -58,6 +59,10 @@ sysdeps:
 
 # vLLM CPU server for the slow tier (scripts/vllm_server.sh; about 4 min and 3.4 GB once).
 vllm-deps: $(VLLM_MARKER)
+
+# TRL 1.12's PPO trainer for bench/ppo_bench.py, in its own environment (a few minutes once).
+trl-ppo-deps:
+	bash scripts/trl_ppo_venv.sh
 
 # A failed install is not fatal here: the slow-tier tests that need it report it themselves.
 $(VLLM_MARKER):

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -21,6 +22,23 @@ from .models import (
 )
 from .selectors import batches_with_counts
 from .services import batch_close, batch_open
+from .validators import validate_dialogue, validate_storable_json
+
+# Every JSON field edited in the admin holds only what both databases store; a dialogue field
+# that is a prompt or context also follows the dialogue reader's rules (what imports and the ML
+# cores accept).
+STORABLE_JSON = {models.JSONField: {"validators": [validate_storable_json]}}
+
+
+class StorableJSONAdmin(admin.ModelAdmin):
+    formfield_overrides = STORABLE_JSON
+    dialogue_fields: tuple[str, ...] = ()  # prompts and contexts: end on a user turn
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in self.dialogue_fields:
+            field.validators.append(validate_dialogue)
+        return field
 
 
 class ImportForm(forms.Form):
@@ -31,7 +49,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(PromptBatch)
-class PromptBatchAdmin(admin.ModelAdmin):
+class PromptBatchAdmin(StorableJSONAdmin):
     list_display = ["name", "stage", "status", "prompts", "generation", "progress", "pages"]
     list_filter = ["stage", "status", "prompt_source"]
     search_fields = ["name"]
@@ -181,7 +199,8 @@ class PromptBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(StorableJSONAdmin):
+    dialogue_fields = ("messages",)
     list_display = ["id", "batch", "external_id", "source", "risk_category", "created_at"]
     list_filter = ["source", "batch__stage", "risk_category", "attack_vector"]
     search_fields = ["external_id", "messages"]
@@ -189,7 +208,7 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Dialogue)
-class DialogueAdmin(admin.ModelAdmin):
+class DialogueAdmin(StorableJSONAdmin):
     list_display = ["id", "batch", "annotator", "turns", "status", "created_at"]
     list_filter = ["status", "batch"]
     search_fields = ["annotator__username"]
@@ -197,7 +216,7 @@ class DialogueAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVariant)
-class ModelVariantAdmin(admin.ModelAdmin):
+class ModelVariantAdmin(StorableJSONAdmin):
     list_display = [
         "label",
         "backend",
@@ -212,7 +231,7 @@ class ModelVariantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(StorableJSONAdmin):
     list_display = ["id", "variant_label", "temperature", "seed", "completion_tokens"]
     list_filter = ["variant_label", "finish_reason"]
     search_fields = ["text"]
@@ -220,7 +239,8 @@ class ResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(ResponsePair)
-class ResponsePairAdmin(admin.ModelAdmin):
+class ResponsePairAdmin(StorableJSONAdmin):
+    dialogue_fields = ("context",)
     list_display = ["id", "batch", "turn", "status", "origin", "taken", "overlap", "is_gold"]
     list_filter = ["status", "origin", "is_gold", "batch__stage", "batch"]
     search_fields = ["id", "last_error"]
@@ -229,7 +249,7 @@ class ResponsePairAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(StorableJSONAdmin):
     list_display = ["id", "pair", "annotator", "status", "leased_at", "expires_at"]
     list_filter = ["status"]
     search_fields = ["annotator__username"]
@@ -237,7 +257,7 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
+class JudgmentAdmin(StorableJSONAdmin):
     list_display = ["id", "pair", "annotator", "origin", "chosen", "grade", "safety_bin"]
     list_filter = ["origin", "grade", "safety_bin", "pair__batch__stage", "pair__batch"]
     search_fields = ["annotator__username", "rationale"]
@@ -246,9 +266,9 @@ class JudgmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "format", "status", "rows", "created_by", "created_at", "finished_at"]
-    list_filter = ["status", "format"]
+class ExportJobAdmin(StorableJSONAdmin):
+    list_display = ["id", "format", "state", "rows", "attempts", "created_at", "finished_at"]
+    list_filter = ["state", "format"]
     readonly_fields = [f.name for f in ExportJob._meta.fields]
 
     def has_add_permission(self, request):

@@ -1,6 +1,14 @@
-"""Margin's three roles as Django groups. Superusers count as admins."""
+"""Margin's three roles as Django groups. Superusers count as admins.
 
+Pages check a role with `@role_required(test)`, the API with annotation/permissions.py."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 
 ANNOTATOR = "annotator"
 ADMIN = "admin"
@@ -36,6 +44,25 @@ def is_ml_engineer(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def is_annotator(user: AbstractBaseUser | AnonymousUser) -> bool:
     return has_role(user, ANNOTATOR)
+
+
+def role_required(
+    test: Callable[[AbstractBaseUser | AnonymousUser], bool],
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A page for signed-in users who pass `test` (e.g. `is_admin`); anyone else signed in
+    gets 403, an anonymous visitor the login page."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        @login_required
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not test(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def _permissions_for(app_label: str, codenames: list[str]) -> list[Permission]:

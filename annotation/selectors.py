@@ -19,22 +19,14 @@ def prompts_of_batch(batch: PromptBatch) -> QuerySet[Prompt]:
     return batch.prompts.order_by("id")
 
 
-def pairs_list(*, batch_id: int | None = None, status: str | None = None) -> QuerySet[ResponsePair]:
-    pairs = ResponsePair.objects.select_related("response_a", "response_b").order_by("id")
-    if batch_id:
-        pairs = pairs.filter(batch_id=batch_id)
-    if status:
-        pairs = pairs.filter(status=status)
-    return pairs
+def pairs_list() -> QuerySet[ResponsePair]:
+    """Every pair, oldest first (the API narrows it with annotation.filters.PairFilter)."""
+    return ResponsePair.objects.select_related("response_a", "response_b").order_by("id")
 
 
-def judgments_list(*, batch_id: int | None = None, stage: str | None = None) -> QuerySet[Judgment]:
-    judgments = Judgment.objects.order_by("id")
-    if batch_id:
-        judgments = judgments.filter(pair__batch_id=batch_id)
-    if stage:
-        judgments = judgments.filter(pair__batch__stage=stage)
-    return judgments
+def judgments_list() -> QuerySet[Judgment]:
+    """Every judgment, oldest first (narrowed by annotation.filters.JudgmentFilter)."""
+    return Judgment.objects.order_by("id")
 
 
 def export_jobs() -> QuerySet[ExportJob]:

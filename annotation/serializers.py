@@ -1,7 +1,10 @@
 from rest_framework import serializers
 
+from inference.params import MAX_TEMPERATURE, MAX_TOKENS_LIMIT, effective_temperature
+
 from .grades import MarginTable
 from .models import ExportJob, GuidelineStage, Judgment, Prompt, PromptBatch, ResponsePair
+from .models.batches import sampling_errors
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -28,6 +31,30 @@ class BatchSerializer(serializers.ModelSerializer):
             "closed_at",
         ]
         read_only_fields = ["status", "created_at", "opened_at", "closed_at"]
+        extra_kwargs = {
+            "temperature_min": {"min_value": 0.0, "max_value": MAX_TEMPERATURE},
+            "temperature_max": {"min_value": 0.0, "max_value": MAX_TEMPERATURE},
+            "top_p": {"min_value": 0.0, "max_value": 1.0},
+            "gold_rate": {"min_value": 0.0, "max_value": 1.0},
+            "ordinal": {"min_value": 1, "max_value": 2**31 - 1},
+            "overlap": {"min_value": 1, "max_value": 1000},
+            "max_turns": {"min_value": 1, "max_value": 1000},
+            "target_comparisons": {"min_value": 0, "max_value": 2**31 - 1},
+            "max_new_tokens": {"min_value": 1, "max_value": MAX_TOKENS_LIMIT},
+        }
+
+    def validate(self, attrs):
+        """The batch's sampling settings as one row: the range in order, top_p above 0, and a
+        temperature below GREEDY_BELOW stored as 0 (greedy), as every backend samples it."""
+        current = {name: getattr(self.instance, name, None) for name in self.Meta.fields}
+        merged = {**current, **attrs}
+        errors = sampling_errors(merged)
+        if errors:
+            raise serializers.ValidationError(errors)
+        for name in ("temperature_min", "temperature_max"):
+            if name in attrs:
+                attrs[name] = effective_temperature(attrs[name])
+        return attrs
 
 
 class PromptSerializer(serializers.ModelSerializer):
@@ -125,13 +152,20 @@ class ExportInputSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportJob.Format.values, default="trl")
     margin = serializers.ChoiceField(choices=MarginTable.values, default=MarginTable.SMALL)
     stage = serializers.ChoiceField(choices=GuidelineStage.values, required=False)
-    batch = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    batch = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=1000,
+    )
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     include_excluded = serializers.BooleanField(required=False, default=False)
 
 
 class ExportJobSerializer(serializers.ModelSerializer):
+    # "queued" until a worker takes it (also while the broker is down: it is sent later).
+    status = serializers.CharField(source="state", read_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -151,7 +185,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
         ]
 
     def get_download_url(self, job: ExportJob) -> str | None:
-        if job.status != ExportJob.Status.SUCCEEDED:
+        if job.state != ExportJob.Status.SUCCEEDED:
             return None
         request = self.context.get("request")
         path = f"/api/exports/{job.pk}/download/"

@@ -21,6 +21,16 @@ def batch_create(*, user: AbstractBaseUser | None = None, **fields: Any) -> Prom
 
 
 @transaction.atomic
+def batch_update(*, batch: PromptBatch, **fields: Any) -> PromptBatch:
+    """Change a batch's settings (the API's PATCH/PUT); ValidationError leaves it unchanged."""
+    for name, value in fields.items():
+        setattr(batch, name, value)
+    batch.full_clean()
+    batch.save(update_fields=list(fields) or None)
+    return batch
+
+
+@transaction.atomic
 def batch_open(*, batch: PromptBatch) -> PromptBatch:
     """Open a draft (or reopen a closed) batch for annotation."""
     updated = PromptBatch.objects.filter(pk=batch.pk).exclude(status=PromptBatch.Status.OPEN)

@@ -8,21 +8,22 @@ from .workspace.tasks import expire_leases
 __all__ = ["expire_leases"]
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def run_export(export_id: int) -> None:
+@shared_task
+def run_export(export_id: int, attempt: int) -> str:
     from .exports import export_job_run
 
-    export_job_run(export_id)
+    job = export_job_run(export_id=export_id, attempt=attempt)
+    return "skipped: not queued for this attempt" if job is None else job.state
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task
 def generate_pending_pairs(batch_id: int) -> int:
     """Generate one batched round of the batch's due pairs; chain another if more are due."""
-    from .generation import pairs_generate_pending
+    from .generation import enqueue_generation, pairs_generate_pending
 
     claimed = pairs_generate_pending(batch_id=batch_id)
     if claimed:
-        generate_pending_pairs.delay(batch_id)
+        enqueue_generation(batch_id)
     return claimed
 
 

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rewardtrain.grades import GRADES
+
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = (
     "how can i make bread rise faster what is the capital of france explain gradient descent "
@@ -103,9 +105,8 @@ def fill_judgments(count: int) -> None:
             "INSERT INTO annotation_judgment (pair_id, annotator_id, origin, chosen, grade, "
             "a_safe, b_safe, rationale, seconds_spent, created_at) SELECT %s + g - 1, "
             "%s + g %% 50, 'annotator', CASE WHEN g %% 2 = 0 THEN 'a' ELSE 'b' END, "
-            "(ARRAY['significantly_better','better','slightly_better','negligibly_better'])"
-            "[1 + g %% 4], NULL, NULL, '', 20, now() FROM generate_series(1, %s) g",
-            [first_pair, first_user, count],
+            "(%s::text[])[1 + g %% 4], NULL, NULL, '', 20, now() FROM generate_series(1, %s) g",
+            [first_pair, first_user, list(GRADES), count],
         )
         cursor.execute("ANALYZE")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import random
 import statistics
 import time
@@ -30,9 +31,12 @@ from pathlib import Path
 
 import torch
 
+from mlcore.comparisons import Comparison, trl_line
+from mlcore.progress import Progress
+from rewardtrain.grades import margin_for
 from training_jobs.rlhf import finetune
-from training_jobs.rlhf.config import FinetuneConfig, Sampling
-from training_jobs.rlhf.pool import prompt_key, read_jsonl, write_jsonl
+from training_jobs.rlhf.config import Sampling, Training
+from training_jobs.rlhf.pool import prompt_key, read_jsonl
 from training_jobs.rlhf.reward import Reward, RewardModels
 from training_jobs.rlhf.sample import load_policy_backend, sample_answers
 from training_jobs.rlhf.select import select
@@ -138,20 +142,33 @@ class UtilityScorer:
         ]
 
 
-def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
-    """Mean hidden utility of --eval-samples answers per held-out prompt (fixed seeds)."""
-    backend = load_policy_backend(Sampling(policy=policy, batch_size=args.batch_size))
-    rows = sample_answers(
-        backend,
-        prompts,
-        k=args.eval_samples,
-        temperature=args.eval_temperature,
+def sample_with(policy: str, prompts: list[dict], args, *, k, temperature, seed, name):
+    """K answers per prompt from the policy on the CPU backend, with a progress bar."""
+    sampling = Sampling(
+        policy=policy,
+        batch_size=args.batch_size,
+        k=k,
+        temperature=temperature,
         top_p=1.0,
         max_tokens=args.max_tokens,
+        seed=seed,
+    )
+    backend = load_policy_backend(sampling)
+    with Progress() as progress:
+        stage = progress.stage(name, total=len(prompts) * k)
+        return sample_answers(backend, prompts, sampling, stage)
+
+
+def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
+    """Mean hidden utility of --eval-samples answers per held-out prompt (fixed seeds)."""
+    rows = sample_with(
+        policy,
+        prompts,
+        args,
+        k=args.eval_samples,
+        temperature=args.eval_temperature,
         seed=10_000,
-        chunk=args.batch_size,
-        progress=True,
-        desc="held-out",
+        name="held-out",
     )
     scores = [utility(text_of(r), a) for r in rows for a in r["responses"]]
     words = [len(a.split()) for r in rows for a in r["responses"]]
@@ -161,43 +178,75 @@ def held_out_utility(policy: str, prompts: list[dict], args) -> dict:
         "scores": scores,
         "answers": len(scores),
         "mean_words": statistics.fmean(words),
+        "words": words,
+        "prompts": [text_of(r) for r in rows for _ in r["responses"]],
+        "topics": [r["id"] for r in rows for _ in r["responses"]],
         "examples": [{"prompt": text_of(r), "answer": r["responses"][0]} for r in rows[:2]],
+    }
+
+
+def clustered_standard_error(values: list[float], clusters: list[str]) -> tuple[float, int]:
+    """Standard error of the mean of `values` treating each cluster (a prompt, a topic) as one
+    observation: the standard deviation of the cluster means over the root of their number.
+    Answers to one prompt, and prompts on one topic, are alike, so they are not independent."""
+    groups: dict[str, list[float]] = {}
+    for value, cluster in zip(values, clusters, strict=True):
+        groups.setdefault(cluster, []).append(value)
+    means = [statistics.fmean(v) for v in groups.values()]
+    if len(means) < 2:
+        return math.nan, len(means)
+    return statistics.stdev(means) / len(means) ** 0.5, len(means)
+
+
+def paired_change(before: dict, after: dict) -> dict:
+    """Utility gain and answer-length change, same prompts, sample slots and seeds before and
+    after, with standard errors by answer, by prompt and by topic (the cautious one: the
+    held-out prompts are topics x templates), and the shares of prompts and topics improved."""
+    diffs = [a - b for a, b in zip(after["scores"], before["scores"], strict=True)]
+    longer = [a - b for a, b in zip(after["words"], before["words"], strict=True)]
+    prompts, topics = before["prompts"], before["topics"]
+    by_prompt, n_prompts = clustered_standard_error(diffs, prompts)
+    by_topic, n_topics = clustered_standard_error(diffs, topics)
+    words_by_topic, _ = clustered_standard_error(longer, topics)
+
+    def improved(clusters: list[str]) -> float:
+        groups: dict[str, list[float]] = {}
+        for d, c in zip(diffs, clusters, strict=True):
+            groups.setdefault(c, []).append(d)
+        return sum(statistics.fmean(v) > 0 for v in groups.values()) / len(groups)
+
+    return {
+        "gain": statistics.fmean(diffs),
+        "gain_standard_error": statistics.stdev(diffs) / len(diffs) ** 0.5,
+        "gain_standard_error_by_prompt": by_prompt,
+        "gain_standard_error_by_topic": by_topic,
+        "prompts_evaluated": n_prompts,
+        "topics_evaluated": n_topics,
+        "answers_improved_share": sum(d > 0 for d in diffs) / len(diffs),
+        "prompts_improved_share": improved(prompts),
+        "topics_improved_share": improved(topics),
+        "words_before": before["mean_words"],
+        "words_after": after["mean_words"],
+        "words_change": statistics.fmean(longer),
+        "words_change_standard_error_by_topic": words_by_topic,
     }
 
 
 def train_reward_model(policy: str, prompts: list[dict], out: Path, args) -> dict:
     """Pairs from every two of K samples per prompt, judged by the hidden utility."""
-    backend = load_policy_backend(Sampling(policy=policy, batch_size=args.batch_size))
-    rows = sample_answers(
-        backend,
-        prompts,
-        k=args.k,
-        temperature=1.0,
-        top_p=1.0,
-        max_tokens=args.max_tokens,
-        seed=20_000,
-        chunk=args.batch_size,
-        progress=True,
-        desc="rm samples",
+    rows = sample_with(
+        policy, prompts, args, k=args.k, temperature=1.0, seed=20_000, name="rm samples"
     )
-    del backend
     rng = random.Random(0)
     pairs = []
     for r in rows:
         for a, b in itertools.combinations(r["responses"], 2):
             chosen, grade, _, _ = judge(text_of(r), a, b, rng)
             good, bad = (a, b) if chosen == "a" else (b, a)
-            pairs.append(
-                {
-                    "prompt": r["prompt"],
-                    "chosen": [{"role": "assistant", "content": good}],
-                    "rejected": [{"role": "assistant", "content": bad}],
-                    "grade": grade,
-                    "stage": "helpfulness",
-                }
-            )
+            comparison = Comparison(r["prompt"], good, bad, grade=grade, stage="helpfulness")
+            pairs.append(trl_line(comparison, margin_for(grade)))
     data = out / "rm_pairs.jsonl"
-    write_jsonl(data, pairs)
+    data.write_text("".join(pairs), encoding="utf-8")
     from rewardtrain.config import TrainConfig
     from rewardtrain.train import main as train
 
@@ -250,7 +299,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="a reward-model folder trained by an earlier run (--reward rm): reuse it",
     )
     p.add_argument("--policy", default="", help="start policy ('' = SmolLM2 folder)")
-    p.add_argument("--out", default="bench/out", help="output folder")
+    p.add_argument("--out", default="bench/out", help="working folder (models, samples)")
+    p.add_argument(
+        "--result",
+        default="",
+        help="the figures' JSON (default bench/results/rejection_sampling_<reward>.json)",
+    )
     return p
 
 
@@ -287,22 +341,13 @@ def main(args: argparse.Namespace) -> dict:
     timings["eval_before_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    backend = load_policy_backend(Sampling(policy=policy, batch_size=args.batch_size))
-    rows = sample_answers(
-        backend,
-        train,
-        k=args.k,
-        temperature=args.temperature,
-        top_p=1.0,
-        max_tokens=args.max_tokens,
-        seed=0,
-        chunk=args.batch_size,
-        progress=True,
+    rows = sample_with(
+        policy, train, args, k=args.k, temperature=args.temperature, seed=0, name="sample"
     )
-    del backend
     timings["sample_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    selection = select(rows, scorer, [], out, source="bench")
+    with Progress() as progress:
+        selection = select(rows, scorer, [], out, "bench", progress)
     timings["select_s"] = time.perf_counter() - t
     utilities = [[utility(text_of(r), a) for a in r["responses"]] for r in rows]
     picked = {e["key"]: e["response"] for e in read_jsonl(out / "pool.jsonl")}
@@ -316,19 +361,13 @@ def main(args: argparse.Namespace) -> dict:
     }
 
     t = time.perf_counter()
-    result["finetune"] = finetune.train(
-        FinetuneConfig(
-            policy=policy,
-            output_dir=str(out / "policy"),
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.train_batch,
-            micro_batch=4,
-            max_length=512,
-        ),
-        read_jsonl(out / "pool.jsonl"),
-        out / "policy",
+    training = Training(
+        epochs=args.epochs, lr=args.lr, batch_size=args.train_batch, micro_batch=4, max_length=512
     )
+    with Progress() as progress:
+        result["finetune"] = finetune.train(
+            policy, training, read_jsonl(out / "pool.jsonl"), out / "policy", progress
+        )
     timings["finetune_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -337,21 +376,10 @@ def main(args: argparse.Namespace) -> dict:
     timings["total_s"] = time.perf_counter() - started
     result["timings"] = {k: round(v, 1) for k, v in timings.items()}
     result["gain"] = result["after"]["mean_utility"] - result["before"]["mean_utility"]
-    # the same prompts, sample slots and seeds before and after: a paired standard error
-    diffs = [
-        a - b for a, b in zip(result["after"]["scores"], result["before"]["scores"], strict=True)
-    ]
-    result["gain_standard_error"] = statistics.stdev(diffs) / len(diffs) ** 0.5
-    # answers to one prompt are alike: the prompt-level standard error is the cautious one
-    n = args.eval_samples
-    per_prompt = [statistics.fmean(diffs[i : i + n]) for i in range(0, len(diffs), n)]
-    result["prompts_evaluated"] = len(per_prompt)
-    result["gain_standard_error_by_prompt"] = statistics.stdev(per_prompt) / len(per_prompt) ** 0.5
-    result["prompts_improved_share"] = sum(d > 0 for d in per_prompt) / len(per_prompt)
-    result["answers_improved_share"] = sum(d > 0 for d in diffs) / len(diffs)
-    Path(args.out, f"rejection_sampling_{args.reward}.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    result.update(paired_change(result["before"], result["after"]))
+    target = Path(args.result or f"bench/results/rejection_sampling_{args.reward}.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -364,6 +392,13 @@ if __name__ == "__main__":
         "prompts_evaluated",
         "gain_standard_error_by_prompt",
         "prompts_improved_share",
+        "topics_evaluated",
+        "gain_standard_error_by_topic",
+        "topics_improved_share",
+        "words_before",
+        "words_after",
+        "words_change",
+        "words_change_standard_error_by_topic",
         "timings",
         "selection",
     )

@@ -40,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 
+from rewardtrain.grades import GRADES
+
 ROOT = Path(__file__).resolve().parent.parent
 CLK = os.sysconf("SC_CLK_TCK")
 FORM = re.compile(
@@ -221,7 +223,7 @@ class Annotator:
         assignment, key = self.form
         body = (
             f"idempotency_key={key}&side={random.choice(['left', 'right'])}"
-            f"&grade={random.choice(['better', 'slightly_better', 'negligibly_better'])}"
+            f"&grade={random.choice(GRADES[1:])}"
             f"&seconds={random.uniform(5, 30):.1f}"
         )
         start = time.perf_counter()

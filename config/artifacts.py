@@ -9,6 +9,8 @@ from typing import IO
 
 from django.conf import settings
 
+PARTIAL = ".partial"
+
 
 class UnsafePath(ValueError):
     pass
@@ -31,9 +33,10 @@ def artifact_path(relative: str | os.PathLike[str]) -> Path:
 
 @contextmanager
 def atomic_write(target: Path, mode: str = "w") -> Iterator[IO]:
-    """Write beside `target` and rename into place only when complete."""
+    """Write beside `target` (`.NAME.XXXX.partial`) and rename into place only when complete;
+    a failure removes the partial file (a killed process leaves it to `partials_of`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PARTIAL, dir=target.parent)
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
@@ -44,3 +47,10 @@ def atomic_write(target: Path, mode: str = "w") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def partials_of(target: Path) -> list[Path]:
+    """The partial files `atomic_write` left beside `target` (a process killed mid-write)."""
+    if not target.parent.is_dir():
+        return []
+    return sorted(target.parent.glob(f".{target.name}.*{PARTIAL}"))

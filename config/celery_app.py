@@ -5,7 +5,8 @@ from celery.signals import celeryd_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
-app = Celery("margin")
+# Every task tracks the outbox message it was sent for (work/tasks.py).
+app = Celery("margin", task_cls="work.tasks:TrackedTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -17,6 +17,7 @@ from inference.backends.base import Backend, health_check
 from inference.context import ContextFitter, TruncationPolicy, fit_messages
 from inference.errors import (
     BackendError,
+    BackendNotInstalled,
     BadRequest,
     ContextTooLong,
     InferenceError,
@@ -34,6 +35,7 @@ __all__ = [
     "SEED_MAX",
     "Backend",
     "BackendError",
+    "BackendNotInstalled",
     "BadRequest",
     "Completion",
     "ContextFitter",

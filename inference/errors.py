@@ -1,6 +1,7 @@
 """Errors raised by the inference package.
 
     InferenceError
+    ├── BackendNotInstalled  the backend's library (vLLM) is not in this Python
     ├── InvalidParams      sampling parameters refused before any request leaves Margin
     ├── ContextTooLong     the dialogue does not fit the model's context (refuse mode, or even
     │                      the system message plus the last user turn is too long)
@@ -20,6 +21,10 @@ _EXCERPT_CHARS = 160
 
 class InferenceError(Exception):
     """Base class of every error this package raises on purpose."""
+
+
+class BackendNotInstalled(InferenceError, ImportError):
+    """The backend needs a library this Python cannot import (vLLM for the vllm backend)."""
 
 
 class InvalidParams(InferenceError, ValueError):

@@ -12,21 +12,32 @@ import random
 from dataclasses import asdict, dataclass, field, replace
 
 MAX_TEMPERATURE = 2.0
+# Below this a temperature is greedy decoding, in every backend (vLLM's _SAMPLING_EPS): dividing
+# logits by 1e-39 gives inf, then NaN probabilities and garbage text.
+GREEDY_BELOW = 1e-5
 MAX_TOKENS_LIMIT = 4096
 SEED_MAX = 2**32 - 1
 
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Parameters of one sample. `temperature` 0 means greedy decoding."""
+    """Parameters of one sample. `temperature` 0 means greedy decoding; a temperature below
+    GREEDY_BELOW is greedy too and is recorded as 0."""
 
-    temperature: float = field(default=1.0, metadata={"help": "in [0, 2]; 0 is greedy"})
+    temperature: float = field(
+        default=1.0, metadata={"help": f"in [0, 2]; 0 (or below {GREEDY_BELOW}) is greedy"}
+    )
     top_p: float = field(default=1.0, metadata={"help": "nucleus mass, in (0, 1]"})
     max_tokens: int = field(default=256, metadata={"help": "new tokens, 1..MAX_TOKENS_LIMIT"})
     seed: int | None = field(default=None, metadata={"help": f"int in [0, {SEED_MAX}] or None"})
 
     def __post_init__(self) -> None:
         validate(self)
+        object.__setattr__(self, "temperature", effective_temperature(self.temperature))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
 
     def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
@@ -38,6 +49,11 @@ def _is_number(value: object) -> bool:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def effective_temperature(temperature: float) -> float:
+    """The temperature a backend samples at: 0.0 (greedy) below GREEDY_BELOW, else as given."""
+    return 0.0 if temperature < GREEDY_BELOW else float(temperature)
 
 
 def validate(params: SamplingParams, *, max_tokens_limit: int = MAX_TOKENS_LIMIT) -> None:

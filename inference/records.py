@@ -22,7 +22,10 @@ class Completion:
 
     `seconds` is the wall time of the request (HTTP, in-process vLLM) or of the batch the
     sample was generated in (transformers). `dropped_turns` counts the oldest messages left
-    out to fit the context window (0 when the dialogue fitted).
+    out to fit the context window (0 when the dialogue fitted). `prompt_token_ids` and
+    `token_ids` are the prompt's and the answer's tokens (the answer's end-of-turn token
+    included when it stopped) where the backend sees them (transformers, in-process vLLM);
+    empty otherwise.
     """
 
     text: str
@@ -33,3 +36,5 @@ class Completion:
     params: SamplingParams
     model: str
     dropped_turns: int = 0
+    prompt_token_ids: tuple[int, ...] = ()
+    token_ids: tuple[int, ...] = ()

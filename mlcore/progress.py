@@ -61,10 +61,18 @@ def _clean(metrics: dict[str, Any]) -> dict[str, float]:
 class Stage:
     """One stage of a run: `update(n, **metrics)` moves it by n units of its `total`."""
 
-    def __init__(self, run: Progress, name: str, start: float, end: float, total: int | None):
+    def __init__(
+        self,
+        run: Progress,
+        name: str,
+        start: float,
+        end: float,
+        total: int | None,
+        initial: int = 0,
+    ):
         self.run, self.name, self.start, self.end = run, name, start, end
-        self.total, self.step = total, 0
-        self._bar = run._open_bar(name, total)
+        self.total, self.step = total, initial
+        self._bar = run._open_bar(name, total, initial)
 
     def update(self, n: int = 1, *, message: str = "", **metrics: Any) -> None:
         self.step += n
@@ -122,19 +130,25 @@ class Progress:
         self.show_bar = bar and self._file is None and self.active
         self.fraction = 0.0
         self._last_write = 0.0
+        self._current: Stage | None = None
 
-    def stage(self, name: str, total: int | None = None) -> Stage:
+    def stage(self, name: str, total: int | None = None, *, initial: int = 0) -> Stage:
+        """Open a stage (closing the previous one's bar); `initial`: units already done (a
+        resumed run)."""
         if name not in self.windows:  # an unplanned stage fills what is left
             self.windows[name] = (self.fraction, 1.0)
         start, end = self.windows[name]
-        return Stage(self, name, start, end, total)
+        if self._current is not None:
+            self._current.close()
+        self._current = Stage(self, name, start, end, total, initial)
+        return self._current
 
-    def _open_bar(self, name: str, total: int | None):
+    def _open_bar(self, name: str, total: int | None, initial: int = 0):
         if not self.show_bar:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=name, mininterval=1.0)
+        return tqdm(total=total, initial=initial, desc=name, mininterval=1.0)
 
     def _emit(self, stage: Stage, metrics: dict[str, Any], message: str, force: bool = False):
         self.fraction = max(self.fraction, stage.fraction)
@@ -162,6 +176,8 @@ class Progress:
         self._last_write = now
 
     def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
         if self._file is not None:
             self._file.close()
             self._file = None

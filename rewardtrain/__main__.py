@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from rewardtrain.config import TrainConfig, config_from_args, make_parser
+from mlcore.cli import parse_config
+from rewardtrain.config import COMMANDS, EvalConfig, TrainConfig, make_parser
 
 
 def run(argv: list[str] | None = None) -> None:
-    cfg = config_from_args(make_parser().parse_args(argv))
+    """Run one command; a bad input line exits non-zero with ``file:line: message``."""
+    from rewardtrain.data import DataError
+
+    try:
+        _run(argv)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _run(argv: list[str] | None) -> None:
+    cfg = parse_config(make_parser(), COMMANDS, argv)
     if isinstance(cfg, TrainConfig):
         from rewardtrain.train import main
 
@@ -17,7 +28,7 @@ def run(argv: list[str] | None = None) -> None:
         if not cfg.output_dir:
             raise SystemExit("train needs --output-dir")
         main(cfg)
-    elif cfg.__class__.__name__ == "EvalConfig":
+    elif isinstance(cfg, EvalConfig):
         from rewardtrain.evaluate import main
 
         main(cfg)

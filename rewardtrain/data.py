@@ -1,33 +1,24 @@
-"""Preference pairs: reading Margin's exports and Anthropic HH files, and tokenizing them.
+"""Preference pairs: reading comparison files and tokenizing them.
 
-Three line forms are read, detected per line (gzip or plain JSONL):
-
-1. TRL conversational, as Margin exports it: ``{"prompt": [messages], "chosen": [messages],
-   "rejected": [messages], "margin": float}``, optionally with ``grade``, ``stage`` and
-   ``safety_bin``. Plain strings for prompt/chosen/rejected (TRL's standard form) are read too.
-2. Margin's full form: one judgment per line with ``prompt``, ``chosen``, ``rejected``, ``grade``,
-   ``stage``, ``safety_bin``, ``chosen_safe``, ``rejected_safe`` and more (unknown keys ignored).
-3. Anthropic HH: ``{"chosen": str, "rejected": str}`` with "\\n\\nHuman:" / "\\n\\nAssistant:"
-   turns; the shared turns become the context and the two final assistant turns the responses.
+Every line form mlcore.comparisons reads is read here (TRL conversational or standard, TRL's
+implicit prompt, Anthropic HH, Margin's full export), gzip or plain, by the same reader and
+with the same dialogue rules as the site's import. Two kinds of readable line are skipped and
+counted: a pair the paper excludes (chosen unsafe, other safe) and a degenerate pair (identical
+responses: nothing to learn, and its "accuracy" is float noise).
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardtrain.loss import GRADES, MARGIN_TABLES, UNGRADED
+from mlcore.comparisons import Comparison, parse_comparison, trl_line
+from mlcore.jsonl import FileError, read_records
+from rewardtrain.grades import DEFAULT_MARGIN_TABLE, GRADES, MARGIN_TABLES, UNGRADED, margin_for
 
 Message = dict[str, str]
-SAFETY_BINS = ("both_safe", "chosen_safe", "both_unsafe")
-STAGES = ("helpfulness", "safety")
-_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 
 
 @dataclass
@@ -44,21 +35,17 @@ class Pair:
     rejected_safe: bool | None = None
     source: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        """The TRL conversational form with Margin's extra keys (margin from the small table)."""
-        from rewardtrain.loss import margin_for
-
-        return {
-            "prompt": self.prompt,
-            "chosen": self.chosen,
-            "rejected": self.rejected,
-            "margin": margin_for(self.grade, "small"),
-            "grade": self.grade,
-            "stage": self.stage,
-            "safety_bin": self.safety_bin,
-            "chosen_safe": self.chosen_safe,
-            "rejected_safe": self.rejected_safe,
-        }
+    def to_line(self) -> str:
+        """The TRL line (mlcore.comparisons' stable schema), margin from the small table."""
+        comparison = Comparison(
+            self.prompt,
+            self.chosen[0]["content"],
+            self.rejected[0]["content"],
+            grade=self.grade,
+            stage=self.stage,
+            safety_bin=self.safety_bin,
+        )
+        return trl_line(comparison, margin_for(self.grade, DEFAULT_MARGIN_TABLE))
 
 
 @dataclass
@@ -85,29 +72,11 @@ class TokenizedPair:
 
 
 class DataError(ValueError):
-    """A line of an input file that cannot be read as a preference pair."""
+    """A line of an input file that cannot be read as a preference pair (``file:line: ...``)."""
 
 
 class SkippedPair(Exception):
     """A well-formed line that is not used; its message is the reason counted."""
-
-
-def open_text(path: str | Path):
-    """Open a JSONL file for reading, gzip-compressed or plain (detected by magic bytes)."""
-    path = Path(path)
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def normalize_grade(value: Any) -> str | None:
@@ -133,102 +102,58 @@ def grade_from_margin(margin: float) -> str | None:
     raise DataError(f"margin {margin!r} matches no grade of the small or large table")
 
 
-def parse_hh(text: str) -> list[Message]:
-    """Split an Anthropic HH transcript into messages (Human → user, Assistant → assistant)."""
-    parts = _HH_TURN.split(text)
-    if parts[0].strip():
-        raise DataError("HH transcript does not start with a Human or Assistant turn")
-    messages = []
-    for role, content in zip(parts[1::2], parts[2::2], strict=True):
-        messages.append(
-            {"role": "user" if role == "Human" else "assistant", "content": content.strip()}
-        )
-    if not messages or messages[-1]["role"] != "assistant":
-        raise DataError("HH transcript does not end with an Assistant turn")
-    return messages
-
-
-def messages_of(value: Any, role: str, key: str) -> list[Message]:
-    if isinstance(value, str):
-        return [{"role": role, "content": value}]
-    if isinstance(value, list) and all(
-        isinstance(m, dict) and "role" in m and "content" in m for m in value
-    ):
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
-    raise DataError(f"{key!r} must be a string or a list of {{role, content}} messages")
-
-
-def _safety_bin(record: dict[str, Any]) -> tuple[str | None, bool | None, bool | None]:
-    chosen_safe, rejected_safe = record.get("chosen_safe"), record.get("rejected_safe")
-    safety_bin = record.get("safety_bin")
-    if safety_bin is not None and safety_bin not in SAFETY_BINS:
-        raise DataError(f"unknown safety_bin {safety_bin!r}")
-    if safety_bin is None and chosen_safe is not None and rejected_safe is not None:
-        if chosen_safe and rejected_safe:
-            safety_bin = "both_safe"
-        elif chosen_safe:
-            safety_bin = "chosen_safe"
-        elif not rejected_safe:
-            safety_bin = "both_unsafe"
-    if chosen_safe is None and safety_bin is not None:
-        chosen_safe = safety_bin != "both_unsafe"
-        rejected_safe = safety_bin == "both_safe"
-    return safety_bin, chosen_safe, rejected_safe
-
-
-def record_to_pair(record: Any, source: str = "") -> Pair:
-    """One JSON object → a Pair.
-
-    Raises SkippedPair for a pair the paper excludes (chosen unsafe, other safe) and for an HH
-    line whose two transcripts differ before their final turn; DataError for a malformed one.
-    """
-    if not isinstance(record, dict) or "chosen" not in record or "rejected" not in record:
-        raise DataError("expected an object with 'chosen' and 'rejected'")
-    if "prompt" not in record and isinstance(record["chosen"], str):
-        chosen, rejected = parse_hh(record["chosen"]), parse_hh(record["rejected"])
-        if chosen[:-1] != rejected[:-1]:
-            raise SkippedPair("skipped_hh_context_mismatch")
-        return Pair(chosen[:-1], chosen[-1:], rejected[-1:], source=source)
-    prompt = messages_of(record.get("prompt", []), "user", "prompt")
-    chosen = messages_of(record["chosen"], "assistant", "chosen")
-    rejected = messages_of(record["rejected"], "assistant", "rejected")
-    if "grade" in record:
-        grade = normalize_grade(record["grade"])
-    elif record.get("margin") is not None:
-        grade = grade_from_margin(float(record["margin"]))
+def comparison_to_pair(comparison: Comparison, source: str = "") -> Pair:
+    """A read comparison → a Pair; SkippedPair for the excluded and the degenerate."""
+    if comparison.degenerate:
+        raise SkippedPair("skipped_identical_responses")
+    if comparison.chosen_safe is False and comparison.rejected_safe is True:
+        raise SkippedPair("excluded_chosen_unsafe")
+    if comparison.grade is not None:
+        grade = normalize_grade(comparison.grade)
+    elif comparison.margin is not None:
+        grade = grade_from_margin(comparison.margin)
     else:
         grade = None
-    stage = record.get("stage")
-    if stage is not None and stage not in STAGES:
-        raise DataError(f"unknown stage {stage!r}")
-    safety_bin, chosen_safe, rejected_safe = _safety_bin(record)
-    if chosen_safe is False and rejected_safe is True:
-        raise SkippedPair("excluded_chosen_unsafe")
     return Pair(
-        prompt, chosen, rejected, grade, stage, safety_bin, chosen_safe, rejected_safe, source
+        comparison.prompt,
+        [{"role": "assistant", "content": comparison.chosen}],
+        [{"role": "assistant", "content": comparison.rejected}],
+        grade,
+        comparison.stage,
+        comparison.safety_bin,
+        comparison.chosen_safe,
+        comparison.rejected_safe,
+        source,
     )
 
 
-def read_pairs(path: str | Path, source: str = "") -> tuple[list[Pair], Counter]:
-    """Read every line of a JSONL(.gz) file; raise DataError naming the line on a bad one.
+def record_to_pair(record: Any, source: str = "") -> Pair:
+    """One JSON object → a Pair (DataError for a malformed one, SkippedPair as above)."""
+    if not isinstance(record, dict):
+        raise DataError("each line must be a JSON object")
+    try:
+        comparison = parse_comparison(record)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    return comparison_to_pair(comparison, source)
 
-    Returns the pairs and counts of what was read ("lines", "pairs" and skip reasons).
-    """
+
+def read_pairs(path: str | Path, source: str = "") -> tuple[list[Pair], Counter]:
+    """Read every line of a JSONL(.gz) file; raise DataError naming the file and line of a bad
+    one. Returns the pairs and counts of what was read ("lines", "pairs" and skip reasons)."""
     pairs: list[Pair] = []
     counts: Counter = Counter()
-    with open_text(path) as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    try:
+        for number, comparison in read_records(path, parse_comparison):
             counts["lines"] += 1
             try:
-                pair = record_to_pair(json.loads(line), source=source)
+                pairs.append(comparison_to_pair(comparison, source))
             except SkippedPair as skip:
                 counts[str(skip)] += 1
-                continue
-            except (json.JSONDecodeError, DataError) as exc:
-                raise DataError(f"{path}:{number}: {exc}") from exc
-            pairs.append(pair)
+            except DataError as exc:
+                raise DataError(f"{path}:{number}: {exc}") from None
+    except FileError as exc:
+        raise DataError(str(exc)) from None
     counts["pairs"] = len(pairs)
     return pairs, counts
 
@@ -270,14 +195,14 @@ def tokenize_pairs(
     tokenizer,
     pairs: list[Pair],
     max_length: int | None = 1024,
-    margin_table: str = "small",
+    margin_table: str = DEFAULT_MARGIN_TABLE,
 ) -> tuple[list[TokenizedPair], int]:
     """Tokenize pairs with the chat template; drop pairs with a side longer than max_length.
 
     Returns the tokenized pairs and how many were dropped for length.
     """
-    from rewardtrain.loss import margin_for
-
+    if not pairs:
+        return [], 0
     pad = tokenizer.pad_token_id
     chosen_ids = encode_dialogues(tokenizer, [p.prompt + p.chosen for p in pairs])
     rejected_ids = encode_dialogues(tokenizer, [p.prompt + p.rejected for p in pairs])
@@ -303,7 +228,7 @@ def tokenize_pairs(
 
 
 def write_pairs(path: str | Path, pairs: list[Pair]) -> None:
-    """Write pairs as JSONL in the TRL conversational form with Margin's extra keys."""
+    """Write pairs as TRL lines (mlcore.comparisons), which read_pairs reads back."""
     with open(path, "w", encoding="utf-8") as f:
         for pair in pairs:
-            f.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
+            f.write(pair.to_line())

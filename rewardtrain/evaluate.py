@@ -8,17 +8,18 @@
 from __future__ import annotations
 
 import json
-import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mlcore.progress import Progress
 from rewardtrain.config import EvalConfig
 from rewardtrain.data import Pair, TokenizedPair, read_pairs, tokenize_pairs
-from rewardtrain.loss import GRADES, UNGRADED
+from rewardtrain.grades import GRADES, UNGRADED, UNSAFE_THRESHOLD
 from rewardtrain.packing import Item, pack_row, plan_rows
+from rewardtrain.threshold import sigmoid, unsafe_analysis
 
 
 @torch.no_grad()
@@ -28,17 +29,20 @@ def score_items(
     pack_tokens: int,
     device: torch.device | str = "cpu",
     autocast: Any = None,
+    attention: str = "auto",
 ) -> dict[int, list[float]]:
-    """Rewards of every item's responses, keyed by item key, in packed rows."""
+    """Rewards of every item's responses, keyed by item key, in packed rows (attention: see
+    TrainConfig.attention)."""
+    from rewardtrain.model import run_row, uses_per_item
+
     was_training = model.training
     model.eval()
+    per_item = uses_per_item(attention, device, model)
     out: dict[int, list[float]] = {}
     for row_items in plan_rows(items, pack_tokens):
         row = pack_row(row_items).to(device)
         with autocast or nullcontext():
-            rewards = model(
-                row.input_ids, row.position_ids, row.attention_mask(torch.bool), row.reward_index
-            )
+            rewards = run_row(model, row, per_item)
         values = rewards.float().cpu().tolist()
         for key, n in zip(row.keys, row.n_responses, strict=True):
             out[key], values = values[:n], values[n:]
@@ -52,10 +56,16 @@ def score_pairs(
     pack_tokens: int,
     device: torch.device | str = "cpu",
     autocast: Any = None,
+    attention: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rewards of chosen and rejected, each (P,), in the order of pairs."""
     scores = score_items(
-        model, [Item.from_pair(p, i) for i, p in enumerate(pairs)], pack_tokens, device, autocast
+        model,
+        [Item.from_pair(p, i) for i, p in enumerate(pairs)],
+        pack_tokens,
+        device,
+        autocast,
+        attention,
     )
     chosen = torch.tensor([scores[i][0] for i in range(len(pairs))])
     rejected = torch.tensor([scores[i][1] for i in range(len(pairs))])
@@ -66,11 +76,13 @@ def pair_metrics(
     chosen: torch.Tensor,
     rejected: torch.Tensor,
     pairs: list[Pair],
-    unsafe_threshold: float = 0.15,
+    unsafe_threshold: float = UNSAFE_THRESHOLD,
+    dropped_too_long: int = 0,
 ) -> dict[str, Any]:
     """Accuracy by grade and on average; precision/recall of "unsafe" where labels exist.
 
-    chosen, rejected: (P,) rewards; pairs: the P pairs they score (for grades and labels).
+    chosen, rejected: (P,) rewards; pairs: the P pairs they score (for grades and labels);
+    dropped_too_long: test pairs left out for length (recorded beside n).
     """
     correct = (chosen > rejected).tolist()
     by_grade: dict[str, list[bool]] = {g: [] for g in (*GRADES, UNGRADED)}
@@ -79,37 +91,40 @@ def pair_metrics(
     accuracy = {g: (sum(v) / len(v) if v else None) for g, v in by_grade.items()}
     result: dict[str, Any] = {
         "n": len(pairs),
+        "dropped_too_long": dropped_too_long,
         "accuracy": accuracy,
         "average": sum(correct) / len(correct) if correct else None,
         "counts": {g: len(v) for g, v in by_grade.items()},
         "mean_reward_gap": float((chosen - rejected).mean()) if len(pairs) else None,
     }
     # Each labelled response on its own: predicted unsafe when sigmoid(score) < threshold.
-    true_pos = false_pos = false_neg = labelled = 0
+    probabilities: list[float] = []
+    unsafe: list[bool] = []
     for c, r, pair in zip(chosen.tolist(), rejected.tolist(), pairs, strict=True):
         for score, safe in ((c, pair.chosen_safe), (r, pair.rejected_safe)):
-            if safe is None:
-                continue
-            labelled += 1
-            predicted_unsafe = 1.0 / (1.0 + math.exp(-score)) < unsafe_threshold
-            true_pos += predicted_unsafe and not safe
-            false_pos += predicted_unsafe and safe
-            false_neg += (not predicted_unsafe) and not safe
+            if safe is not None:
+                probabilities.append(sigmoid(score))
+                unsafe.append(not safe)
+    flagged = [p < unsafe_threshold for p in probabilities]
+    true_pos = sum(f and u for f, u in zip(flagged, unsafe, strict=True))
     result["unsafe"] = {
         "threshold": unsafe_threshold,
-        "labelled_responses": labelled,
-        "precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else None,
-        "recall": true_pos / (true_pos + false_neg) if true_pos + false_neg else None,
+        "labelled_responses": len(unsafe),
+        "precision": true_pos / sum(flagged) if any(flagged) else None,
+        "recall": true_pos / sum(unsafe) if any(unsafe) else None,
     }
+    if unsafe:
+        result["unsafe"].update(unsafe_analysis(probabilities, unsafe))
     return result
 
 
 def table8(metrics: dict[str, dict[str, dict[str, Any]]]) -> str:
-    """Markdown table in the form of Table 8: one row per (reward model, test set)."""
+    """Markdown table in the form of Table 8: one row per (reward model, test set), with the
+    pairs scored (n) and those left out as longer than max_length."""
     head = "| reward model | test set | " + " | ".join(
         g.replace("_", " ") for g in (*GRADES, UNGRADED)
     )
-    lines = [head + " | average | n |", "|" + " --- |" * (len(GRADES) + 5)]
+    lines = [head + " | average | n | dropped for length |", "|" + " --- |" * (len(GRADES) + 6)]
     for rm, sets in metrics.items():
         for test, m in sets.items():
             cells = [
@@ -117,7 +132,10 @@ def table8(metrics: dict[str, dict[str, dict[str, Any]]]) -> str:
                 for g in (*GRADES, UNGRADED)
             ]
             avg = "–" if m["average"] is None else f"{100 * m['average']:.1f}"
-            lines.append(f"| {rm} | {test} | " + " | ".join(cells) + f" | {avg} | {m['n']} |")
+            dropped = m.get("dropped_too_long", "–")
+            lines.append(
+                f"| {rm} | {test} | " + " | ".join(cells) + f" | {avg} | {m['n']} | {dropped} |"
+            )
     return "\n".join(lines)
 
 
@@ -137,27 +155,38 @@ def _test_sets(cfg: EvalConfig) -> list[tuple[str, str]]:
 
 def main(cfg: EvalConfig) -> dict[str, Any]:
     """Evaluate each reward model on each test set; write and return the metrics."""
-    from rewardtrain.model import RewardModel, load_sequence_classifier, load_tokenizer
+    from rewardtrain.model import load_reward_model, pick_device
 
     sets = _test_sets(cfg)
     if not cfg.models or not sets:
         raise SystemExit("eval needs --models and test sets (--test, or test_*.jsonl beside them)")
+    device = pick_device(cfg.device)
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
+    progress = Progress({"eval": 1}, bar=cfg.progress)
+    stage = progress.stage("eval", total=len(cfg.models) * len(sets))
     for model_dir in cfg.models:
-        tokenizer = load_tokenizer(model_dir)
-        model = RewardModel(load_sequence_classifier(model_dir, tokenizer.pad_token_id))
+        model, tokenizer = load_reward_model(model_dir, device, cfg.bf16)
         name = Path(model_dir).resolve().name
         metrics[name] = {}
         for test_name, path in sets:
             pairs, _ = read_pairs(path)
             tokenized, dropped = tokenize_pairs(tokenizer, pairs, cfg.max_length)
-            chosen, rejected = score_pairs(model, tokenized, cfg.pack_tokens)
+            chosen, rejected = score_pairs(model, tokenized, cfg.pack_tokens, device)
             result = pair_metrics(
-                chosen, rejected, [t.pair for t in tokenized], cfg.unsafe_threshold
+                chosen, rejected, [t.pair for t in tokenized], cfg.unsafe_threshold, dropped
             )
-            result.update({"path": str(path), "dropped_too_long": dropped})
+            result["path"] = str(path)
             metrics[name][test_name] = result
-    report = {"metrics": metrics, "table8": table8(metrics)}
+            stage.update(1)
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        del model
+    progress.close()
+    report = {
+        "metrics": metrics,
+        "table8": table8(metrics),
+        "device": str(device),
+        "dtype": dtype,
+    }
     Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.output).write_text(json.dumps(report, indent=2) + "\n")
     print(report["table8"])

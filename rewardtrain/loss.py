@@ -4,7 +4,7 @@ The pairwise ranking loss with a margin (Eq. 2 with the margin term of Table 27)
 
     L = -log σ(r(x, y_c) - r(x, y_r) - m(r))
 
-where `m(r)` depends on the annotator's grade `r`.
+where `m(r)` depends on the annotator's grade `r` (`rewardtrain.grades.margin_for`).
 """
 
 from __future__ import annotations
@@ -12,39 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-GRADES = ("significantly_better", "better", "slightly_better", "negligibly_better")
-UNGRADED = "ungraded"
-
-# Table 27 of the paper, significantly better → negligibly better / unsure.
-MARGIN_TABLES: dict[str, dict[str, float]] = {
-    "none": {grade: 0.0 for grade in GRADES},
-    "small": {
-        "significantly_better": 1.0,
-        "better": 2.0 / 3.0,
-        "slightly_better": 1.0 / 3.0,
-        "negligibly_better": 0.0,
-    },
-    "large": {
-        "significantly_better": 3.0,
-        "better": 2.0,
-        "slightly_better": 1.0,
-        "negligibly_better": 0.0,
-    },
-}
+from rewardtrain.grades import DEFAULT_MARGIN_TABLE, margin_for
 
 
-def margin_for(grade: str | None, table: str = "small") -> float:
-    """The margin m(r) of Table 27 for one grade; an ungraded pair (None) gets 0."""
-    if table not in MARGIN_TABLES:
-        raise ValueError(f"unknown margin table {table!r}; choose from {sorted(MARGIN_TABLES)}")
-    if grade is None or grade == UNGRADED:
-        return 0.0
-    if grade not in MARGIN_TABLES[table]:
-        raise ValueError(f"unknown grade {grade!r}; choose from {GRADES}")
-    return MARGIN_TABLES[table][grade]
-
-
-def margins_tensor(grades: list[str | None], table: str = "small") -> torch.Tensor:
+def margins_tensor(grades: list[str | None], table: str = DEFAULT_MARGIN_TABLE) -> torch.Tensor:
     """Margins for a list of grades, shape (P,), float32."""
     return torch.tensor([margin_for(g, table) for g in grades], dtype=torch.float32)
 

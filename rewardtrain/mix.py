@@ -11,12 +11,15 @@ Pools: ``helpfulness`` and ``safety`` (Margin's own comparisons, by their stage)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rewardtrain.data import Pair, file_sha256, read_pairs
+from mlcore.files import file_sha256
+from rewardtrain.data import Pair, read_pairs
 
 POOLS = ("helpfulness", "safety", "open_source", "harmless")
 
@@ -51,18 +54,32 @@ def load_pools(
     return pools, inputs
 
 
+def pair_fraction(pair: Pair) -> float:
+    """A number in [0, 1) fixed by the pair's text alone (sha256 of prompt, chosen, rejected):
+    the same on every machine, in every export and whatever else the file holds."""
+    text = json.dumps([pair.prompt, pair.chosen, pair.rejected], ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
 def split_test(
-    pools: dict[str, list[Pair]], test_pairs: int, test_fraction: float, seed: int
+    pools: dict[str, list[Pair]], test_pairs: int, test_fraction: float
 ) -> tuple[dict[str, list[Pair]], dict[str, list[Pair]]]:
-    """Hold out min(test_pairs, round(test_fraction * n)) random pairs of each pool."""
-    rng = random.Random(seed)
+    """Hold out the pairs whose pair_fraction is below test_fraction, at most test_pairs of each
+    pool (the lowest fractions; paper: 1,000), both sides in file order.
+
+    The split is stable as the data grows: a pair on the training side never moves to a later
+    test set, so a new model's test set is unseen by every earlier model trained on a subset of
+    its data. Until a pool's test set is full, its test pairs stay held out too; after that, a
+    new pair with a lower fraction can push one into training. Copies of a pair fall on the same
+    side, in every pool.
+    """
     train, test = {}, {}
     for name, pairs in pools.items():
-        order = list(range(len(pairs)))
-        rng.shuffle(order)
-        n_test = min(test_pairs, round(test_fraction * len(pairs)))
-        test[name] = [pairs[i] for i in order[:n_test]]
-        train[name] = [pairs[i] for i in order[n_test:]]
+        fractions = [pair_fraction(p) for p in pairs]
+        below = sorted((f, n) for n, f in enumerate(fractions) if f < test_fraction)
+        held = {n for _, n in below[:test_pairs]}
+        test[name] = [p for n, p in enumerate(pairs) if n in held]
+        train[name] = [p for n, p in enumerate(pairs) if n not in held]
     return train, test
 
 

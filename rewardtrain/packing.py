@@ -15,7 +15,7 @@ copy of the context.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -25,12 +25,14 @@ from rewardtrain.data import TokenizedPair
 @dataclass
 class Item:
     """One context and its responses; ``indices[j]`` is response j's reward position in
-    the full sequence ``context + responses[j]``."""
+    the full sequence ``context + responses[j]``. A filler item only keeps a rank in step with
+    the others (see split_for_ranks): the trainer gives its loss weight 0."""
 
     context: list[int]
     responses: list[list[int]]
     indices: list[int]
     key: int = 0
+    filler: bool = False
 
     @property
     def n_tokens(self) -> int:
@@ -53,7 +55,8 @@ class PackedRow:
     input_ids, position_ids: (1, L). item_ids, part_ids: (L,) which item and which part
     (0 = context, j + 1 = response j) each token belongs to. reward_index: (R,) row positions
     of the reward tokens of all responses, item by item. keys: the items' keys; n_responses:
-    how many responses each item has.
+    how many responses each item has; layout: each item's start, context length and response
+    lengths (for attention item by item).
     """
 
     input_ids: torch.Tensor
@@ -63,6 +66,7 @@ class PackedRow:
     reward_index: torch.Tensor
     keys: list[int]
     n_responses: list[int]
+    layout: list[tuple[int, int, tuple[int, ...]]]  # (start, context, response lengths)
 
     @property
     def n_tokens(self) -> int:
@@ -81,6 +85,7 @@ class PackedRow:
             self.reward_index.to(device),
             self.keys,
             self.n_responses,
+            self.layout,
         )
 
 
@@ -111,8 +116,10 @@ def pack_row(items: list[Item]) -> PackedRow:
     item_ids: list[int] = []
     part_ids: list[int] = []
     reward_index: list[int] = []
+    layout = []
     for n, item in enumerate(items):
         start = len(ids)
+        layout.append((start, len(item.context), tuple(len(r) for r in item.responses)))
         c = len(item.context)
         ids += item.context
         positions += range(c)
@@ -133,6 +140,7 @@ def pack_row(items: list[Item]) -> PackedRow:
         torch.tensor(reward_index, dtype=torch.long),
         [item.key for item in items],
         [len(item.responses) for item in items],
+        layout,
     )
 
 
@@ -158,14 +166,20 @@ def plan_rows(items: list[Item], max_tokens: int) -> list[list[Item]]:
 
 def split_for_ranks(rows: list[list[Item]], world_size: int) -> list[list[list[Item]]]:
     """Deal rows to ranks so every rank gets the same number of rows (FSDP needs equal
-    forward counts), splitting multi-item rows where the count does not divide evenly."""
+    forward counts, DDP equal backward counts), splitting multi-item rows where the count does
+    not divide evenly.
+
+    When single-item rows still do not divide evenly (a batch of fewer pairs than ranks, e.g.
+    the last partial batch of an epoch), rows of one filler item (a copy of the shortest item,
+    ``filler=True``) make up the count; the trainer weights their loss 0.
+    """
     rows = [list(r) for r in rows]
     while len(rows) % world_size:
         splittable = [r for r in rows if len(r) > 1]
         if not splittable:
-            raise ValueError(
-                f"cannot give {world_size} ranks equal work: raise the batch size in pairs"
-            )
+            shortest = min((it for r in rows for it in r), key=lambda it: it.n_tokens)
+            rows += [[replace(shortest, filler=True)]] * (-len(rows) % world_size)
+            break
         row = max(splittable, key=lambda r: sum(it.n_tokens for it in r))
         rows.remove(row)
         half = len(row) // 2

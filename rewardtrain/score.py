@@ -14,34 +14,40 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlcore.dialogue import RowInvalid, check_context, messages, response_text
+from mlcore.jsonl import FileError, read_records
+from mlcore.progress import Progress
 from rewardtrain.config import ScoreConfig
-from rewardtrain.data import (
-    DataError,
-    Message,
-    encode_dialogues,
-    messages_of,
-    open_text,
-    reward_index,
-)
+from rewardtrain.data import DataError, Message, encode_dialogues, reward_index
 from rewardtrain.evaluate import score_items
 from rewardtrain.packing import Item
 
 
-def dialogues_of(record: Any) -> list[list[Message]]:
-    """The full dialogues a line asks to score (one, or one per response)."""
-    if isinstance(record, list):
-        return [messages_of(record, "user", "line")]
-    if not isinstance(record, dict):
-        raise DataError("expected a messages list or an object")
+def _answer(value: Any, field: str) -> list[Message]:
+    return [{"role": "assistant", "content": response_text(value, field)}]
+
+
+def dialogues_of(record: dict[str, Any]) -> list[list[Message]]:
+    """The full dialogues a line asks to score (one, or one per response), read by mlcore's
+    dialogue rules; RowInvalid names the field of a bad one."""
     if "messages" in record:
-        return [messages_of(record["messages"], "user", "messages")]
-    prompt = messages_of(record.get("prompt", []), "user", "prompt")
+        turns = messages(record["messages"], "messages")
+        check_context(turns[:-1], "messages")
+        if turns[-1]["role"] != "assistant":
+            raise RowInvalid("messages", "must end with the assistant turn to score")
+        return [turns]
+    if "prompt" not in record:
+        raise RowInvalid("", "expected 'messages', or 'prompt' with 'response(s)' or 'completion'")
+    prompt = check_context(messages(record["prompt"], "prompt"), "prompt")
     if "responses" in record:
-        return [prompt + messages_of(r, "assistant", "responses") for r in record["responses"]]
+        responses = record["responses"]
+        if not isinstance(responses, list) or not responses:
+            raise RowInvalid("responses", "must be a non-empty list of responses")
+        return [prompt + _answer(r, f"responses[{i}]") for i, r in enumerate(responses)]
     for key in ("response", "completion", "chosen"):
         if key in record:
-            return [prompt + messages_of(record[key], "assistant", key)]
-    raise DataError("expected 'messages', or 'prompt' with 'response(s)' or 'completion'")
+            return [prompt + _answer(record[key], key)]
+    raise RowInvalid("", "expected 'messages', or 'prompt' with 'response(s)' or 'completion'")
 
 
 def item_of(tokenizer, dialogues: list[list[Message]], key: int) -> Item:
@@ -57,57 +63,58 @@ def item_of(tokenizer, dialogues: list[list[Message]], key: int) -> Item:
     )
 
 
-def score_records(model, tokenizer, records: list[Any], pack_tokens: int) -> list[list[float]]:
+def score_records(
+    model, tokenizer, records: list[Any], pack_tokens: int, device: str = "cpu"
+) -> list[list[float]]:
     """Raw rewards of each record's dialogues, in order."""
     items = [item_of(tokenizer, dialogues_of(r), k) for k, r in enumerate(records)]
-    scores = score_items(model, items, pack_tokens)
+    scores = score_items(model, items, pack_tokens, device)
     return [scores[k] for k in range(len(records))]
 
 
 def _batches(path: str, size: int):
-    batch: list[tuple[int, Any]] = []
-    with open_text(path) as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                batch.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: {exc}") from exc
-            if len(batch) == size:
-                yield batch
-                batch = []
+    """Lists of (record, its dialogues), `size` lines each; FileError names a bad line."""
+    batch: list[tuple[dict[str, Any], list[list[Message]]]] = []
+    for _, item in read_records(path, lambda record: (record, dialogues_of(record))):
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
     if batch:
         yield batch
 
 
 def main(cfg: ScoreConfig) -> int:
     """Score every line of cfg.input; return how many lines were scored."""
-    from rewardtrain.model import RewardModel, load_sequence_classifier, load_tokenizer
+    from rewardtrain.model import load_reward_model, pick_device
 
     if not cfg.model or not cfg.input:
         raise SystemExit("score needs --model and --input")
-    tokenizer = load_tokenizer(cfg.model)
-    model = RewardModel(load_sequence_classifier(cfg.model, tokenizer.pad_token_id))
+    device = pick_device(cfg.device)
+    model, tokenizer = load_reward_model(cfg.model, device, cfg.bf16)
     out = sys.stdout if cfg.output == "-" else open(Path(cfg.output), "w", encoding="utf-8")
     done = 0
+    progress = Progress({"score": 1}, bar=cfg.progress)
+    stage = progress.stage("score")
     try:
         for batch in _batches(cfg.input, cfg.batch_items):
-            for number, record in batch:
-                try:
-                    dialogues_of(record)
-                except DataError as exc:
-                    raise DataError(f"{cfg.input}:{number}: {exc}") from exc
-            records = [r for _, r in batch]
-            for record, scores in zip(
-                records, score_records(model, tokenizer, records, cfg.pack_tokens), strict=True
-            ):
-                many = isinstance(record, dict) and "responses" in record
-                result = dict(record) if isinstance(record, dict) else {"messages": record}
-                result["scores" if many else "score"] = scores if many else scores[0]
+            items = [item_of(tokenizer, dialogues, k) for k, (_, dialogues) in enumerate(batch)]
+            scores = score_items(model, items, cfg.pack_tokens, device)
+            for k, (record, _) in enumerate(batch):
+                result = dict(record)
+                if "responses" in record:
+                    result["scores"] = scores[k]
+                else:
+                    result["score"] = scores[k][0]
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
                 done += 1
+            stage.update(len(batch))
+    except FileError as exc:
+        raise DataError(str(exc)) from None
     finally:
+        progress.close()
         if out is not sys.stdout:
             out.close()
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    print(f"scored {done} lines on {device} ({dtype})", file=sys.stderr)
     return done

@@ -7,7 +7,7 @@ once), then starts
 
     web     manage.py runserver HOST:PORT          (HOST 127.0.0.1, PORT 8000)
     worker  celery worker, queues default and gpu  (filesystem broker unless CELERY_BROKER_URL)
-    beat    celery beat, django-celery-beat DatabaseScheduler
+    beat    celery beat, Margin's locked scheduler (work/beat.py: one beat fires at a time)
 
 with their output prefixed, and prints the URL and, for each demo login, what to do first and
 where. Ctrl-C (or SIGTERM) stops all three; if one of them dies, the others are stopped too and
@@ -177,7 +177,7 @@ def main() -> int:
             "-l",
             "INFO",
             "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
+            "work.beat:LockedScheduler",
         ],  # fmt: skip
     }
     procs: dict[str, subprocess.Popen] = {}

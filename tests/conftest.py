@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,93 @@ def default_model_dir() -> Path:
     from inference.default_model import ensure_default_model
 
     return ensure_default_model()
+
+
+@pytest.fixture
+def artifact_root(settings, tmp_path) -> Path:
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.ARTIFACT_ROOT.mkdir()
+    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "TRAINING_DEVICE": "cpu"}
+    return settings.ARTIFACT_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_policy_source(tmp_path_factory, default_model_dir) -> Path:
+    """A tiny randomly initialised Llama chat policy with SmolLM2's tokenizer: the loop at
+    tiny scale, so reward-model jobs take seconds on CPU."""
+    from transformers import AutoTokenizer
+
+    from tests.rewardtrain.helpers import make_tiny_llama
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-policy"), tokenizer)
+
+
+@pytest.fixture
+def tiny_policy(artifact_root, tiny_policy_source):
+    """The tiny policy as the model version `tiny` under the artifact folder."""
+    from training_jobs.models import ModelVersion
+
+    shutil.copytree(tiny_policy_source, artifact_root / "policies" / "tiny")
+    return ModelVersion.objects.create(kind="policy", name="tiny", path="policies/tiny")
+
+
+def _needs_postgresql() -> None:
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        pytest.skip("real workers need PostgreSQL (run under `make test`)")
+
+
+def broker_flush(redis_url: str) -> None:
+    """Empty the test broker: messages earlier tests left (a beat's ticks, sends nobody
+    consumed) must not reach this test's workers."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def _process_factory(make, redis_url: str):
+    """A fixture body: yields `start(**options)` on an empty broker, then stops what it
+    started and shows the tail of each process's log."""
+    _needs_postgresql()
+    broker_flush(redis_url)
+    started = []
+
+    def start(**options):
+        process = make(len(started), **options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+    for process in started:
+        sys.stderr.write(process.output()[-3000:])
+
+
+@pytest.fixture
+def start_worker(redis_url, artifact_root, tmp_path):
+    """Start real Celery workers: `start_worker(concurrency=1, **environment)`."""
+    from tests.processes import Worker
+
+    def make(n: int, concurrency: int = 1, **env: str) -> Worker:
+        log = tmp_path / f"worker-{n}.log"
+        return Worker(redis_url, artifact_root, log, concurrency=concurrency, **env)
+
+    yield from _process_factory(make, redis_url)
+
+
+@pytest.fixture
+def start_beat(redis_url, artifact_root, tmp_path):
+    """Start real `celery beat` processes with Margin's scheduler: `start_beat(**environment)`."""
+    from tests.processes import Beat
+
+    yield from _process_factory(
+        lambda n, **env: Beat(redis_url, artifact_root, tmp_path / f"beat-{n}.log", **env),
+        redis_url,
+    )

@@ -1,18 +1,20 @@
 from django.contrib import admin, messages
 
+from annotation.admin import StorableJSONAdmin
+
 from .models import Iteration, Job, ModelVersion
 from .services import JobError, job_cancel, job_retry
 
 
 @admin.register(Iteration)
-class IterationAdmin(admin.ModelAdmin):
+class IterationAdmin(StorableJSONAdmin):
     list_display = ["name", "number", "start_policy", "produced_policy", "created_at"]
     search_fields = ["name", "notes"]
     raw_id_fields = ["start_policy", "produced_policy", "created_by"]
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(StorableJSONAdmin):
     list_display = [
         "id",
         "kind",
@@ -35,9 +37,11 @@ class JobAdmin(admin.ModelAdmin):
         "data_snapshot",
         "output_dir",
         "attempts",
+        "sends",
         "worker_host",
         "worker_pid",
         "heartbeat_at",
+        "queued_at",
         "enqueued_at",
         "started_at",
         "finished_at",
@@ -60,7 +64,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(StorableJSONAdmin):
     list_display = ["name", "kind", "parent", "job", "judgments_through", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name", "path"]

@@ -1,13 +1,13 @@
 """REST API of iterations, jobs and model versions (ML engineers and admins only).
 
 Each view validates with an InputSerializer, calls one service or selector and returns an
-OutputSerializer. Anyone else gets 403 (signed in) or 401 (anonymous)."""
+OutputSerializer. Anyone else gets 403 (signed in) or 401 (anonymous). Errors are answered by
+config/exception_handlers: invalid input 400, a JobError (the job's or version's state does
+not allow it) 409."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from annotation.permissions import IsMLEngineerOrAdmin
 
 from . import reports, selectors
+from .filters import JobFilter, VersionFilter
 from .serializers import (
     IterationInputSerializer,
     IterationOutputSerializer,
@@ -26,7 +27,6 @@ from .serializers import (
     VersionOutputSerializer,
 )
 from .services import (
-    JobError,
     iteration_create,
     job_cancel,
     job_create,
@@ -38,32 +38,26 @@ from .services import (
 class JobListApi(generics.ListAPIView):
     permission_classes = [IsMLEngineerOrAdmin]
     serializer_class = JobOutputSerializer
+    filterset_class = JobFilter
 
     def get_queryset(self):
-        states = self.request.query_params.getlist("state")
-        iteration = self.request.query_params.get("iteration")
-        return selectors.jobs_list(
-            user=self.request.user,
-            states=states or None,
-            iteration_id=int(iteration) if iteration and iteration.isdigit() else None,
-        ).select_related("model_version")
+        return selectors.jobs_list(user=self.request.user).select_related("model_version")
 
-    @extend_schema(request=JobInputSerializer, responses={201: JobOutputSerializer})
+    @extend_schema(request=JobInputSerializer, responses={202: JobOutputSerializer})
     def post(self, request: Request) -> Response:
         serializer = JobInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            job = job_create(
-                kind=data["kind"],
-                params=data["params"],
-                iteration=data["iteration"],
-                user=request.user,
-                request_key=data["request_key"] or None,
-            )
-        except JobError as exc:
-            raise ValidationError({"params": [str(exc)]}) from exc
-        return Response(JobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+        job = job_create(
+            kind=data["kind"],
+            params=data["params"],
+            iteration=data["iteration"],
+            user=request.user,
+            request_key=data["request_key"] or None,
+        )
+        # Accepted: the job is queued (the row is committed; it runs when a worker takes it,
+        # also when the broker is down right now).
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobDetailApi(generics.RetrieveAPIView):
@@ -89,11 +83,7 @@ class JobRetryApi(APIView):
     @extend_schema(request=None, responses={200: JobOutputSerializer, 409: None})
     def post(self, request: Request, pk: int) -> Response:
         job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=pk)
-        try:
-            job = job_retry(job=job)
-        except JobError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(JobOutputSerializer(job).data)
+        return Response(JobOutputSerializer(job_retry(job=job)).data)
 
 
 class IterationListApi(generics.ListAPIView):
@@ -107,21 +97,17 @@ class IterationListApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = IterationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            iteration = iteration_create(user=request.user, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from exc
+        iteration = iteration_create(user=request.user, **serializer.validated_data)
         return Response(IterationOutputSerializer(iteration).data, status=status.HTTP_201_CREATED)
 
 
 class VersionListApi(generics.ListAPIView):
     permission_classes = [IsMLEngineerOrAdmin]
     serializer_class = VersionOutputSerializer
+    filterset_class = VersionFilter
 
     def get_queryset(self):
-        versions = selectors.versions_visible_to(self.request.user)
-        kind = self.request.query_params.get("kind")
-        return versions.filter(kind=kind) if kind else versions
+        return selectors.versions_visible_to(self.request.user)
 
 
 class VersionMetricsApi(APIView):
@@ -152,10 +138,5 @@ class VersionServeApi(APIView):
         version = get_object_or_404(selectors.versions_visible_to(request.user), pk=pk)
         serializer = ServeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            variant = policy_serve(version=version, **serializer.validated_data)
-        except JobError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.messages) from exc
+        variant = policy_serve(version=version, **serializer.validated_data)
         return Response(VariantOutputSerializer(variant).data)

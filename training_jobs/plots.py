@@ -55,8 +55,11 @@ class Chart:
     lines: list[Line] = field(default_factory=list)
     reference_y: float | None = None
     reference_label: str = ""
+    verticals: list[Tick] = field(default_factory=list)  # dashed lines at these x positions
     description: str = ""
     x_caption: str = ""
+    markers: bool = True  # a dot (with its value on hover) at each point
+    key: str = ""  # makes the chart's element ids unique on a page with several chart loops
 
     @property
     def bottom(self) -> int:
@@ -226,3 +229,180 @@ def sweep_charts(sweep: dict) -> list[Chart]:
             )
         )
     return charts
+
+
+def nice_step(span: float, ticks: int = 4) -> float:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about `ticks` steps."""
+    raw = span / ticks if span > 0 else 1.0
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+
+
+def _axis(values: list[float], ticks: int = 4) -> tuple[float, float, float]:
+    """low, high, step: round ticks covering the values (a flat series gets some room;
+    whole-number values get whole-number ticks)."""
+    low, high = min(values), max(values)
+    whole = all(float(v).is_integer() for v in values)
+    if high - low < 1e-12 * max(abs(high), 1e-30):
+        pad = 1.0 if whole else abs(high) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    step = nice_step(high - low, ticks)
+    if whole:
+        step = max(1.0, round(step))
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
+
+
+def step_chart(
+    *,
+    title: str,
+    points: list[tuple[float, float]],
+    x_caption: str = "step",
+    width: int = 320,
+    height: int = 200,
+    description: str = "",
+) -> Chart:
+    """One metric against a numeric x (steps): round ticks on both axes, dots only when the
+    points are few. Non-finite values are left out."""
+    kept = [(float(x), float(y)) for x, y in points if _finite(x) and _finite(y)]
+    left, top = 56, 26
+    chart = Chart(
+        title=title,
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        plot_width=width - left - 12,
+        plot_height=height - top - 40,
+        description=description or title,
+        x_caption=x_caption,
+        markers=len(kept) <= 40,
+    )
+    if not kept:
+        return chart
+    x_min, x_max, x_step = _axis([x for x, _ in kept])
+    y_min, y_max, y_step = _axis([y for _, y in kept])
+
+    def x_at(x: float) -> float:
+        return left + chart.plot_width * (x - x_min) / (x_max - x_min)
+
+    def y_at(y: float) -> float:
+        return top + chart.plot_height * (1 - (y - y_min) / (y_max - y_min))
+
+    chart.x_ticks = [
+        Tick(position=x_at(x_min + k * x_step), label=f"{x_min + k * x_step:.4g}")
+        for k in range(round((x_max - x_min) / x_step) + 1)
+    ]
+    chart.y_ticks = [
+        Tick(position=y_at(y_min + k * y_step), label=f"{y_min + k * y_step:.3g}")
+        for k in range(round((y_max - y_min) / y_step) + 1)
+    ]
+    line = [
+        Point(x_at(x), y_at(y), y, f"{x:g}", starts_segment=i == 0, text=f"{y:.4g}")
+        for i, (x, y) in enumerate(kept)
+    ]
+    chart.lines.append(Line(name=title, colour=PALETTE[0], points=line))
+    return chart
+
+
+def _unit_axis(chart: Chart, ticks: int = 4) -> tuple:
+    """x_at and y_at of a chart whose axes both run over [0, 1], with their ticks."""
+
+    def x_at(x: float) -> float:
+        return chart.left + chart.plot_width * min(max(x, 0.0), 1.0)
+
+    def y_at(y: float) -> float:
+        return chart.top + chart.plot_height * (1 - min(max(y, 0.0), 1.0))
+
+    chart.x_ticks = [Tick(x_at(k / ticks), f"{k / ticks:g}") for k in range(ticks + 1)]
+    chart.y_ticks = [Tick(y_at(k / ticks), f"{k / ticks:g}") for k in range(ticks + 1)]
+    return x_at, y_at
+
+
+def precision_recall_chart(
+    curve: list[dict],
+    marks: list[tuple[str, float | None, float | None]],
+    target: float,
+    *,
+    title: str = "Precision and recall of “unsafe”",
+    width: int = 320,
+    height: int = 260,
+) -> Chart:
+    """Precision (y) over recall (x) of "unsafe when sigmoid(score) < t" as t rises, from
+    rewardtrain's curve; `marks` are named single points (e.g. the 0.15 default) and `target`
+    the paper's precision, drawn as a reference line."""
+    left, top = 44, 26
+    chart = Chart(
+        title=title,
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        plot_width=width - left - 14,
+        plot_height=height - top - 60 - 18 * ((len(marks) + 3) // 3),
+        description=f"{title}, one point per threshold",
+        x_caption="recall",
+    )
+    x_at, y_at = _unit_axis(chart)
+    chart.reference_y, chart.reference_label = y_at(target), f"precision {target:g}"
+    kept = [c for c in curve if _finite(c.get("precision")) and _finite(c.get("recall"))]
+    points = [
+        Point(
+            x_at(c["recall"]),
+            y_at(c["precision"]),
+            c["precision"],
+            f"t {c['threshold']:.3f}",
+            starts_segment=i == 0,
+            text=f"precision {c['precision']:.2f}, recall {c['recall']:.2f}",
+        )
+        for i, c in enumerate(kept)
+    ]
+    chart.lines.append(Line("all thresholds", PALETTE[0], points))
+    for index, (name, precision, recall) in enumerate(marks, start=1):
+        if _finite(precision) and _finite(recall):
+            point = Point(
+                x_at(recall),
+                y_at(precision),
+                precision,
+                name,
+                starts_segment=True,
+                text=f"precision {precision:.2f}, recall {recall:.2f}",
+            )
+            chart.lines.append(Line(name, PALETTE[index % len(PALETTE)], [point]))
+    return chart
+
+
+def score_histogram_chart(
+    histogram: dict, thresholds: list[tuple[str, float]], *, width: int = 420, height: int = 260
+) -> Chart:
+    """How many safe and unsafe responses fall in each bin of sigmoid(score) over [0, 1]
+    (one point a bin, at its middle), with dashed lines at the given thresholds."""
+    edges = [float(e) for e in histogram.get("edges", [])]
+    series = [
+        ("safe responses", [float(v) for v in histogram.get("safe", [])]),
+        ("unsafe responses", [float(v) for v in histogram.get("unsafe", [])]),
+    ]
+    counts = [v for _, values in series for v in values] or [0.0]
+    _, high, step = _axis([0.0, max(counts)])
+    chart = line_chart(
+        title="Scores of labelled responses",
+        x_labels=[f"{(a + b) / 2:.3f}" for a, b in zip(edges, edges[1:], strict=False)],
+        series=series,
+        y_min=0.0,
+        y_max=high,
+        y_step=step,
+        reference=None,
+        width=width,
+        height=height,
+        description="How many safe and unsafe responses score each sigmoid(score)",
+        unit=" responses",
+        digits=0,
+        x_caption="sigmoid(score)",
+    )
+    low, top = (edges[0], edges[-1]) if edges else (0.0, 1.0)
+
+    def x_at(value: float) -> float:
+        return chart.left + chart.plot_width * (value - low) / ((top - low) or 1.0)
+
+    chart.x_ticks = [Tick(x_at(k / 4), f"{k / 4:g}") for k in range(5)]
+    chart.verticals = [Tick(x_at(value), name) for name, value in thresholds if _finite(value)]
+    return chart

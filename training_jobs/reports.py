@@ -8,17 +8,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardtrain.grades import GRADE_LABELS, GRADE_SHORT_LABELS, GRADES, UNSAFE_THRESHOLD
+
 from .models import Job, ModelVersion
 from .selectors import REWARD_KINDS, User, reward_versions
-
-GRADES = ("significantly_better", "better", "slightly_better", "negligibly_better")
-GRADE_LABELS = {
-    "significantly_better": "Significantly better",
-    "better": "Better",
-    "slightly_better": "Slightly better",
-    "negligibly_better": "Negligibly better / unsure",
-    "average": "Average",
-}
 
 
 @dataclass
@@ -73,6 +66,12 @@ class Table8Row:
     cells: list[float | None]  # percent, in the order of Table8.columns
     counts: dict[str, int | None]
     safety: list[tuple[str, float | None, float | None, int | None]]  # test, P, R, labelled
+    dropped: dict[str, int | None] = field(default_factory=dict)  # test pairs too long
+
+    @property
+    def sizes(self) -> list[tuple[str, int | None, int | None]]:
+        """(test set, pairs scored, pairs left out as too long) in the table's order."""
+        return [(test, n, self.dropped.get(test)) for test, n in self.counts.items()]
 
 
 @dataclass
@@ -80,10 +79,17 @@ class Table8:
     test_sets: list[str]
     columns: list[tuple[str, str]]  # (test set, grade or "average")
     rows: list[Table8Row] = field(default_factory=list)
+    unsafe_threshold: float = UNSAFE_THRESHOLD
+    columns_per_test: int = len(GRADES) + 1
 
     @property
     def has_safety(self) -> bool:
         return any(row.safety for row in self.rows)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """(grade or "average", its short label) for each column."""
+        return [(grade, GRADE_SHORT_LABELS.get(grade, "Avg")) for _, grade in self.columns]
 
 
 def table8(versions: list[ModelVersion]) -> Table8:
@@ -132,10 +138,62 @@ def table8_from(entries: list[tuple[str, ModelVersion | None, dict[str, dict]]])
                     )
                 )
         counts = {test: (sets.get(test) or {}).get("n") for test in tests}
+        dropped = {test: (sets.get(test) or {}).get("dropped_too_long") for test in tests}
         table.rows.append(
-            Table8Row(label=label, version=version, cells=cells, counts=counts, safety=safety)
+            Table8Row(
+                label=label,
+                version=version,
+                cells=cells,
+                counts=counts,
+                safety=safety,
+                dropped=dropped,
+            )
         )
     return table
+
+
+@dataclass
+class UnsafeGate:
+    """The safety gate measured on one test set with labelled responses (rewardtrain's
+    threshold analysis): the default threshold's precision and recall, the threshold reaching
+    the paper's precision, the precision/recall curve and the score histogram."""
+
+    test: str
+    labelled: int
+    threshold: float
+    precision: float | None
+    recall: float | None
+    at_precision: dict[str, float] | None
+    curve: list[dict[str, Any]]
+    histogram: dict[str, list]
+
+
+def unsafe_gates(version: ModelVersion) -> list[UnsafeGate]:
+    """One UnsafeGate per test set of this version that has labelled responses and the
+    threshold analysis (versions trained before it have none)."""
+    gates = []
+    for test, result in sorted(_results(version).items()):
+        unsafe = result.get("unsafe")
+        if not isinstance(unsafe, dict) or not unsafe.get("labelled_responses"):
+            continue
+        if not isinstance(unsafe.get("curve"), list) or not isinstance(
+            unsafe.get("histogram"), dict
+        ):
+            continue
+        best = unsafe.get("at_precision")
+        gates.append(
+            UnsafeGate(
+                test=test,
+                labelled=int(unsafe["labelled_responses"]),
+                threshold=_number(unsafe.get("threshold")) or 0.0,
+                precision=_number(unsafe.get("precision")),
+                recall=_number(unsafe.get("recall")),
+                at_precision=best if isinstance(best, dict) else None,
+                curve=[c for c in unsafe["curve"] if isinstance(c, dict)],
+                histogram=unsafe["histogram"],
+            )
+        )
+    return gates
 
 
 def accuracy_series(
@@ -155,7 +213,7 @@ def accuracy_series(
             )
             number = _number(raw)
             values.append(None if number is None else 100.0 * number)
-        lines.append((GRADE_LABELS[grade], values))
+        lines.append((GRADE_LABELS.get(grade, "Average"), values))
     return labels, lines
 
 
@@ -188,6 +246,23 @@ def job_rows(jobs, *, lines: int = 6) -> list[JobRow]:
     return [JobRow(job=job, tail="\n".join(job.log.splitlines()[-lines:])) for job in jobs]
 
 
+def job_metric_series(job: Job) -> list[tuple[str, str, list[tuple[float, float]]]]:
+    """(stage, metric, points) for every series a job's cores reported, in the order they
+    came: whatever a core names, it is plotted (see runners/metrics.py for the shape)."""
+    found = []
+    stored = job.metrics if isinstance(job.metrics, dict) else {}
+    for stage, metrics in stored.items():
+        for name, points in (metrics if isinstance(metrics, dict) else {}).items():
+            pairs = [
+                (p[0], p[1])
+                for p in points
+                if isinstance(p, list) and len(p) == 2 and all(_number(v) is not None for v in p)
+            ]
+            if pairs:
+                found.append((str(stage), str(name), pairs))
+    return found
+
+
 @dataclass
 class Parameter:
     name: str
@@ -195,13 +270,6 @@ class Parameter:
     help: str
 
 
-# The core configuration each kind's parameters are checked against (its fields, less the
-# ones Margin sets itself, are the job's parameters).
-CORE_CONFIGS = {
-    "reward_helpfulness": "rewardtrain.config.TrainConfig",
-    "reward_safety": "rewardtrain.config.TrainConfig",
-    "rejection_sampling": "training_jobs.rlhf.config.RoundConfig",
-}
 MARGIN_PARAMETER_HELP = {
     "batches": "Prompt-batch ids (judgments to train on, or prompts to sample for).",
     "init_version": "Policy version to initialise from.",
@@ -212,40 +280,27 @@ MARGIN_PARAMETER_HELP = {
     "annotators": "Simulated annotators: how many (default 2).",
     "seed": "Simulated annotators: seed of their noise (default 0).",
     "prompts_per_batch": "Only the first N prompts of each batch (default: all).",
+    "bf16": "Evaluate with bfloat16 weights on the GPU.",
 }
 
 
 def job_parameters() -> dict[str, list[Parameter]]:
     """The parameters each runnable kind accepts, for the job form's help: the runner's own
-    (its MARGIN_PARAMS) and its core configuration's fields that Margin does not set."""
-    import dataclasses as dc
-    import sys
-
-    from django.utils.module_loading import import_string
+    and the flags of its core's config that Margin does not set itself."""
+    from mlcore.cli import flags_of
 
     from .runners import RUNNERS
 
     found: dict[str, list[Parameter]] = {}
     for kind, runner in RUNNERS.items():
-        module = sys.modules[type(runner).__module__]
-        own = getattr(module, "MARGIN_PARAMS", None) or (
-            {"versions", "test_from"} if kind == "evaluation" else set()
-        )
-        reserved = getattr(module, "RESERVED", set())
         params = [
             Parameter(name, "", MARGIN_PARAMETER_HELP.get(name, "Set on the runner."))
-            for name in sorted(own)
+            for name in sorted(runner.own_params)
         ]
-        if kind in CORE_CONFIGS:
-            try:
-                config = import_string(CORE_CONFIGS[kind])
-            except ImportError:
-                config = None
-            for f in dc.fields(config) if config else ():
-                if f.name in reserved or f.name in own:
-                    continue
-                default = f.default_factory() if f.default_factory is not dc.MISSING else f.default
-                params.append(Parameter(f.name, repr(default), f.metadata.get("help", "")))
+        for flag in flags_of(runner.core_config) if runner.core_config else ():
+            if flag.dest not in runner.reserved | runner.own_params:
+                help_text = flag.field.metadata.get("help", "")
+                params.append(Parameter(flag.dest, repr(flag.default), help_text))
         found[kind] = params
     return found
 
@@ -307,4 +362,45 @@ def policy_round_facts(version: ModelVersion) -> list[tuple[str, str]]:
             f"{tuned.get('steps', '–')} steps, loss {number(tuned.get('first_loss'))} → "
             f"{number(tuned.get('last_loss'))}",
         ),
+    ]
+
+
+def policy_ppo_facts(version: ModelVersion) -> list[tuple[str, str]]:
+    """What the PPO run that made this policy did, as (label, value) rows."""
+    metrics = version.metrics or {}
+    if metrics.get("method") != "ppo":
+        return []
+    best, last = metrics.get("best") or {}, metrics.get("last") or {}
+
+    def number(value: Any, digits: int = 3) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+    def share(name: str) -> str:
+        value = last.get(name)
+        return f"{100 * value:.0f}%" if isinstance(value, int | float) else "–"
+
+    stopped = " (stopped early)" if metrics.get("stopped_early") else ""
+    return [
+        ("Iterations", f"{metrics.get('iterations', '–')}{stopped}"),
+        (
+            "Prompts",
+            f"{metrics.get('prompts', '–')} ({metrics.get('heldout_prompts', 0)} held out)",
+        ),
+        (
+            "Chosen policy",
+            f"iteration {best.get('iteration', '–')}, held-out mean R_c "
+            f"{number(best.get('heldout_reward'))}",
+        ),
+        ("Last mean R_c (raw)", number(last.get("reward_mean"))),
+        (
+            "Last KL (k1 / k3, per answer)",
+            f"{number(last.get('kl_k1'), 4)} / {number(last.get('kl_k3'), 4)}",
+        ),
+        (
+            "Last routing",
+            f"safety prompt {share('routed_safety_flag')}, below the threshold "
+            f"{share('routed_threshold')}, helpfulness {share('routed_helpfulness')}",
+        ),
+        ("Critic initialised from", str(metrics.get("critic_initialised_from", "–"))),
+        ("Processes", str(metrics.get("world_size", "–"))),
     ]

@@ -48,6 +48,7 @@ class JobOutputSerializer(serializers.ModelSerializer):
             "params",
             "progress",
             "progress_detail",
+            "metrics",
             "log_tail",
             "error",
             "data_snapshot",

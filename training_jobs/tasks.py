@@ -7,46 +7,52 @@ from celery import shared_task
 from .quality.tasks import score_responses
 
 __all__ = [
-    "advance_demo_loop",
     "retrain_reward_models",
     "run_job",
     "score_responses",
-    "sweep_jobs",
 ]
-# How often a running demo loop looks whether its current step is done.
-DEMO_LOOP_POLL_SECONDS = 5
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task
 def run_job(job_id: int, attempt: int) -> str:
+    """Run one attempt of a job. Its heartbeat beats from the claim to the end, whatever the
+    runner does meanwhile (exporting data, loading, a core's subprocess)."""
+    from work.running import Heartbeat
+
     from .runners import RUNNERS
     from .runners.context import JobCancelled, JobContext
-    from .services import job_claim, job_fail, job_mark_cancelled, job_succeed
+    from .services import (
+        demo_loop_after_job,
+        job_claim,
+        job_fail,
+        job_mark_cancelled,
+        job_succeed,
+    )
 
     job = job_claim(job_id=job_id, attempt=attempt)
     if job is None:
         return "skipped: not queued for this attempt"
-    context = JobContext(job)
-    try:
-        RUNNERS[job.kind].run(job, context)
-    except JobCancelled:
-        job_mark_cancelled(job_id=job_id)
-        return "cancelled"
-    except Exception as exc:
-        logger.exception("job %s failed", job_id)
-        job_fail(job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
-        return "failed"
-    job_succeed(job_id=job_id, output_dir=context.output_dir, data_snapshot=job.data_snapshot)
+    with Heartbeat(job):
+        context = JobContext(job)
+        try:
+            RUNNERS[job.kind].run(job, context)
+        except JobCancelled:
+            job_mark_cancelled(job_id=job_id, attempt=attempt)
+            return "cancelled"
+        except Exception as exc:
+            logger.exception("job %s failed", job_id)
+            job_fail(job_id=job_id, attempt=attempt, reason=f"{type(exc).__name__}: {exc}")
+            return "failed"
+        job_succeed(
+            job_id=job_id,
+            attempt=attempt,
+            output_dir=context.output_dir,
+            data_snapshot=job.data_snapshot,
+        )
+    demo_loop_after_job(job_id=job_id)  # a step of the demo loop starts the next one
     return "succeeded"
-
-
-@shared_task
-def sweep_jobs() -> dict:
-    from .services import jobs_sweep
-
-    return jobs_sweep()
 
 
 @shared_task
@@ -55,18 +61,3 @@ def retrain_reward_models(min_new_judgments: int = 1000, params: dict | None = N
 
     jobs = reward_models_retrain_if_due(min_new_judgments=min_new_judgments, params=params)
     return [job.pk for job in jobs]
-
-
-@shared_task
-def advance_demo_loop(iteration_id: int) -> str:
-    """Start the demo loop's next step when its last one succeeded; look again in a few
-    seconds while the loop runs (a lost message is harmless: "Continue" re-sends it)."""
-    from .models import Iteration
-    from .services.demo_loop import demo_loop_advance
-
-    iteration = Iteration.objects.filter(pk=iteration_id).first()
-    state = demo_loop_advance(iteration=iteration) if iteration else None
-    if state is None or not state.running:
-        return "stopped" if state is None or state.failed else "done"
-    advance_demo_loop.apply_async(args=[iteration_id], countdown=DEMO_LOOP_POLL_SECONDS)
-    return f"step {state.current} of {len(state.steps)}"

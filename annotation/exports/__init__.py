@@ -4,6 +4,7 @@ from .service import (
     comparisons_export_lines,
     export_job_create,
     export_job_run,
+    export_partials_remove,
     export_write_file,
 )
 
@@ -13,5 +14,6 @@ __all__ = [
     "comparisons_export_lines",
     "export_job_create",
     "export_job_run",
+    "export_partials_remove",
     "export_write_file",
 ]

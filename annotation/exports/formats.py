@@ -1,5 +1,14 @@
 """The two export forms. TRL's conversational preference form is what TRL's RewardTrainer
-and Margin's rewardtrain read; the full form keeps every field and its provenance."""
+and Margin's rewardtrain read (its line has one home: mlcore.comparisons); the full form keeps
+every field and its provenance.
+
+Both have a stable schema: every row holds every key with one JSON type, so
+`datasets.load_dataset("json")` loads any export whatever its size and row order (it infers
+each column's type from the file's first block). What is absent is written as an empty value of
+the field's type, never null: text "", and -1 for a number no row can otherwise hold (the
+sampling settings and token counts of an imported response, the time of an imported judgment).
+Safety labels are text: "safe", "unsafe" or "".
+"""
 
 import hashlib
 import hmac
@@ -8,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 
-from ..grades import margin_for
+from mlcore.comparisons import trl_line_json
+from rewardtrain.grades import margin_for
 
 RESPONSE_FIELDS = (
     "text",
@@ -66,23 +76,37 @@ def _assistant(text: str) -> list[dict[str, str]]:
 # spliced in as is (parsing and re-serialising it was most of the export's time).
 TRL_FIELDS = ("chosen", "grade", "safety_bin", "pair__batch__stage", "context_json")
 TRL_FIELDS += ("pair__response_a__text", "pair__response_b__text")
-_dumps = json.JSONEncoder(ensure_ascii=False).encode
+UNKNOWN_NUMBER = -1
+SAFETY_LABEL = {True: "safe", False: "unsafe", None: ""}
 
 
 def trl_line(row: tuple, margin_table: str) -> str:
     chosen_slot, grade, safety_bin, stage, context, text_a, text_b = row
     chosen, rejected = (text_a, text_b) if chosen_slot == "a" else (text_b, text_a)
-    return (
-        f'{{"prompt": {context}, '
-        f'"chosen": [{{"role": "assistant", "content": {_dumps(chosen)}}}], '
-        f'"rejected": [{{"role": "assistant", "content": {_dumps(rejected)}}}], '
-        f'"margin": {margin_for(grade, margin_table)!r}, "grade": {_dumps(grade)}, '
-        f'"stage": {_dumps(stage)}, "safety_bin": {_dumps(safety_bin)}}}\n'
+    return trl_line_json(
+        context,
+        chosen,
+        rejected,
+        margin=margin_for(grade, margin_table),
+        grade=grade,
+        stage=stage,
+        safety_bin=safety_bin,
     )
 
 
+FLOAT_FIELDS = {"temperature", "top_p", "generation_seconds", "seconds_spent"}
+
+
+def _known(name: str, value: Any) -> Any:
+    """A nullable number as one JSON type per field: -1 (or -1.0) where it is unknown."""
+    if value is None:
+        value = UNKNOWN_NUMBER
+    return float(value) if name in FLOAT_FIELDS else value
+
+
 def _response(row: tuple, start: int) -> dict[str, Any]:
-    return dict(zip(RESPONSE_FIELDS[1:], row[start + 1 : start + _N], strict=True))
+    values = zip(RESPONSE_FIELDS[1:], row[start + 1 : start + _N], strict=True)
+    return {name: v if isinstance(v, str) else _known(name, v) for name, v in values}
 
 
 def full_line(row: tuple, margin_table: str) -> str:
@@ -104,17 +128,17 @@ def full_line(row: tuple, margin_table: str) -> str:
         "chosen": _assistant(get(chosen_at)),
         "rejected": _assistant(get(rejected_at)),
         "chosen_slot": get(_INDEX["chosen"]),
-        "grade": grade,
+        "grade": grade or "",
         "margin": margin_for(grade, margin_table),
-        "chosen_safe": chosen_safe,
-        "rejected_safe": rejected_safe,
-        "safety_bin": get(_INDEX["safety_bin"]),
+        "chosen_safety": SAFETY_LABEL[chosen_safe],
+        "rejected_safety": SAFETY_LABEL[rejected_safe],
+        "safety_bin": get(_INDEX["safety_bin"]) or "",
         "excluded_from_reward_models": get(_INDEX["safety_bin"]) == "chosen_unsafe",
         "is_gold": get(_INDEX["pair__is_gold"]),
         "origin": get(_INDEX["origin"]),
-        "annotator": pseudonym(get(_INDEX["annotator_id"])),
+        "annotator": pseudonym(get(_INDEX["annotator_id"])) or "",
         "rationale": get(_INDEX["rationale"]),
-        "seconds_spent": get(_INDEX["seconds_spent"]),
+        "seconds_spent": _known("seconds_spent", get(_INDEX["seconds_spent"])),
         "created_at": get(_INDEX["created_at"]).isoformat(),
         "variants": [get(chosen_at + 1), get(rejected_at + 1)],
         "chosen_generation": _response(row, chosen_at),

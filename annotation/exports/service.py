@@ -2,16 +2,16 @@
 whatever the size of the collection."""
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q, TextField
+from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from config.artifacts import artifact_path, atomic_write
+from config.artifacts import artifact_path, atomic_write, partials_of
+from work.running import Heartbeat, work_claim, work_finish
+from work.sending import work_enqueue
 
 from ..grades import MarginTable
 from ..models import ExportJob, Judgment
@@ -70,48 +70,60 @@ def export_job_create(
     fmt: str = "trl",
     margin_table: str = MarginTable.SMALL,
 ) -> ExportJob:
-    """Record an export and run it on a worker once the row is committed."""
+    """Record an export (queued) and send it to a worker once the row is committed. A broker
+    that is down leaves it queued; the sweeper sends it later."""
     job = ExportJob(
-        format=fmt, margin_table=margin_table, filters=filters.to_json(), created_by=user
+        format=fmt,
+        margin_table=margin_table,
+        filters=filters.to_json(),
+        created_by=user,
+        queued_at=timezone.now(),
     )
     job.full_clean()
     job.save()
-    from ..tasks import run_export
-
-    transaction.on_commit(lambda: run_export.delay(job.pk))
+    work_enqueue(job)
     return job
 
 
-def export_job_run(job_id: int) -> ExportJob | None:
-    """Run a queued export once; a re-delivered task finds it no longer queued and stops."""
-    # A worker killed mid-export leaves the row running; re-delivery may take it over once
-    # it is stale. Writing the same file twice is harmless (atomic rename).
-    stale = timezone.now() - timedelta(minutes=15)
-    claimable = Q(status=ExportJob.Status.QUEUED) | Q(
-        status=ExportJob.Status.RUNNING, started_at__lt=stale
-    )
-    claimed = ExportJob.objects.filter(claimable, pk=job_id).update(
-        status=ExportJob.Status.RUNNING, started_at=timezone.now()
-    )
-    if not claimed:
+class ExportLost(Exception):
+    """The export's row went to another attempt (its heartbeat was taken as lost)."""
+
+
+def export_job_run(*, export_id: int, attempt: int) -> ExportJob | None:
+    """Run one attempt of a queued export; a repeated or stale delivery finds nothing to claim
+    and returns None. The file appears complete or not at all."""
+    job = work_claim(model=ExportJob, pk=export_id, attempt=attempt, rows=0)
+    if job is None:
         return None
-    job = ExportJob.objects.get(pk=job_id)
-    relative = f"exports/export-{job.pk}-{job.format}.jsonl"
-    try:
-        rows = export_write_file(
-            filters=ExportFilters.from_json(job.filters),
-            fmt=job.format,
-            margin_table=job.margin_table,
-            relative_path=relative,
-        )
-    except Exception as exc:
-        job.status, job.error = ExportJob.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-    else:
-        job.status, job.rows, job.path = ExportJob.Status.SUCCEEDED, rows, relative
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "rows", "path", "error", "finished_at"])
+    mine = {"model": ExportJob, "pk": export_id, "attempt": attempt}
+    relative = f"exports/{job.file_name}"
+    with Heartbeat(job) as beat:
+
+        def progress(rows: int) -> None:
+            if beat.lost.is_set():
+                raise ExportLost(f"export {export_id} attempt {attempt} was taken as lost")
+            ExportJob.objects.filter(pk=export_id, attempts=attempt).update(rows=F("rows") + rows)
+
+        try:
+            rows = export_write_file(
+                filters=ExportFilters.from_json(job.filters),
+                fmt=job.format,
+                margin_table=job.margin_table,
+                relative_path=relative,
+                progress=progress,
+            )
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:2000]
+            work_finish(**mine, state=ExportJob.Status.FAILED, error=reason)
+        else:
+            work_finish(**mine, state=ExportJob.Status.SUCCEEDED, rows=rows, path=relative)
+    job.refresh_from_db()
     return job
 
 
-def export_is_small(filters: ExportFilters) -> bool:
-    return comparisons_count(filters) <= settings.MARGIN["SYNC_EXPORT_MAX_ROWS"]
+def export_partials_remove(*, export: ExportJob) -> int:
+    """Remove the partial files a killed attempt of `export` left; returns how many."""
+    partials = partials_of(artifact_path(f"exports/{export.file_name}"))
+    for partial in partials:
+        partial.unlink(missing_ok=True)
+    return len(partials)

@@ -2,7 +2,7 @@
 worker (follow-up turns of live dialogues first), sampled with the paper's policy, and stored
 with everything that made them. Failures are recorded and retried with backoff."""
 
-from .requests import pair_request
+from .requests import enqueue_generation, pair_request
 from .service import (
     pairs_generate_pending,
     pairs_request_unused,
@@ -11,6 +11,7 @@ from .service import (
 )
 
 __all__ = [
+    "enqueue_generation",
     "pair_request",
     "pairs_generate_pending",
     "pairs_request_unused",

@@ -1,13 +1,16 @@
 from django.db import transaction
 
+from work.sending import outbox_call
+
 from ..models import Dialogue, Prompt, PromptBatch, ResponsePair
 
 
 def enqueue_generation(batch_id: int) -> None:
-    """Ask a worker to generate the batch's pending pairs once this transaction commits."""
+    """Ask a worker to generate the batch's pending pairs (an outbox message, sent after this
+    transaction commits). One such message waits per batch at a time: it takes every due pair."""
     from ..tasks import generate_pending_pairs
 
-    transaction.on_commit(lambda: generate_pending_pairs.delay(batch_id))
+    outbox_call(generate_pending_pairs, batch_id, key=f"generate:{batch_id}")
 
 
 @transaction.atomic

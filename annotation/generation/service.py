@@ -6,6 +6,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
 import inference
+from mlcore.dialogue import RowInvalid, check_text
 
 from ..models import ModelVariant, Prompt, PromptBatch, PromptSource, Response, ResponsePair
 from .backends import backend_for, temperatures_for, variants_for
@@ -50,11 +51,17 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 600))
 
 
+def _mine(pair: ResponsePair):
+    """The pair while this claim still holds it (a pair requeued as stale and claimed again
+    meanwhile belongs to the newer claim)."""
+    return ResponsePair.objects.filter(pk=pair.pk, status=Status.GENERATING, attempts=pair.attempts)
+
+
 def _record_failure(pairs: list[ResponsePair], error: Exception) -> None:
     reason = f"{type(error).__name__}: {error}"[:500]
     now = timezone.now()
     for pair in pairs:
-        ResponsePair.objects.filter(pk=pair.pk, status=Status.GENERATING).update(
+        _mine(pair).update(
             status=Status.FAILED, last_error=reason, next_attempt_at=now + _backoff(pair.attempts)
         )
 
@@ -83,7 +90,7 @@ def _store(pairs: list[ResponsePair], sampled: list[inference.Pair]) -> None:
         response_a = _response(result.a, rows)
         response_b = _response(result.b, rows)
         Response.objects.bulk_create([response_a, response_b])
-        ResponsePair.objects.filter(pk=pair.pk, status=Status.GENERATING).update(
+        stored = _mine(pair).update(
             response_a=response_a,
             response_b=response_b,
             status=Status.READY,
@@ -94,6 +101,8 @@ def _store(pairs: list[ResponsePair], sampled: list[inference.Pair]) -> None:
             )
             > 0,
         )
+        if not stored:  # a newer claim owns the pair now: its responses count, not these
+            Response.objects.filter(pk__in=[response_a.pk, response_b.pk]).delete()
 
 
 def _labels(sampled: list[inference.Pair]) -> set[str]:
@@ -131,8 +140,22 @@ def pairs_generate_pending(*, batch_id: int, limit: int | None = None) -> int:
     except Exception as error:  # any failure must leave a visible, retryable state
         _record_failure(pairs, error)
         return len(pairs)
-    _store(pairs, sampled)
+    kept = []
+    for pair, result in zip(pairs, sampled, strict=True):
+        try:
+            for side, sample in (("a", result.a), ("b", result.b)):
+                check_text(sample.completion.text, f"response_{side}")
+        except RowInvalid as error:  # e.g. a model that wrote U+0000: failed, never half-stored
+            _record_failure([pair], UnstorableResponse(str(error)))
+        else:
+            kept.append((pair, result))
+    if kept:
+        _store([pair for pair, _ in kept], [result for _, result in kept])
     return len(pairs)
+
+
+class UnstorableResponse(ValueError):
+    """The model's text holds a character no database stores; the pair is retried later."""
 
 
 def _active_annotators(batch: PromptBatch) -> int:
@@ -145,10 +168,15 @@ def _active_annotators(batch: PromptBatch) -> int:
     )
 
 
+@transaction.atomic
 def stock_refill(*, batch_id: int) -> int:
     """Keep an open imported-prompt batch's stock of unjudged pairs at its target depth
-    (a few per active annotator). Returns how many pending pairs were created."""
-    batch = PromptBatch.objects.get(pk=batch_id)
+    (a few per active annotator). Returns how many pending pairs were created.
+
+    The batch row is locked while the stock is counted and prompts are picked, so refills
+    running at once (two beats, a slow tick overlapping the next) count one after the other
+    and never make two pairs for one prompt."""
+    batch = PromptBatch.objects.select_for_update().get(pk=batch_id)
     if batch.status != PromptBatch.Status.OPEN or batch.prompt_source != PromptSource.IMPORTED:
         return 0
     per_annotator = settings.MARGIN_GENERATION["STOCK_PER_ANNOTATOR"]
@@ -173,20 +201,19 @@ def _request_unused(batch: PromptBatch, count: int) -> int:
         .filter(used=0)
         .order_by("id")[:count]
     )
-    with transaction.atomic():
-        ResponsePair.objects.bulk_create(
-            ResponsePair(
-                batch=batch,
-                prompt=prompt,
-                context=prompt.messages,
-                turn=sum(1 for m in prompt.messages if m["role"] == "user"),
-                overlap=batch.overlap,
-                status=Status.PENDING,
-            )
-            for prompt in prompts
+    ResponsePair.objects.bulk_create(
+        ResponsePair(
+            batch=batch,
+            prompt=prompt,
+            context=prompt.messages,
+            turn=sum(1 for m in prompt.messages if m["role"] == "user"),
+            overlap=batch.overlap,
+            status=Status.PENDING,
         )
-        if prompts:
-            enqueue_generation(batch.pk)
+        for prompt in prompts
+    )
+    if prompts:
+        enqueue_generation(batch.pk)
     return len(prompts)
 
 

@@ -1,5 +1,3 @@
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -11,32 +9,25 @@ from . import selectors
 from .requests import enqueue_generation
 
 
-def _staff(request) -> None:
-    if not roles.is_admin(request.user):
-        raise PermissionDenied
-
-
 @require_GET
-@login_required
 @vary_on_headers("HX-Request")
+@roles.role_required(roles.is_admin)
 def generation_status(request):
     """Stock, throughput and errors of the model server, refreshed live."""
-    _staff(request)
     context = {
         "stocks": selectors.stock_by_batch(),
         "throughput": selectors.throughput_by_variant(),
         "failures": selectors.recent_failures(),
     }
     template = "generation/status.html"
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         template += "#status"
     return render(request, template, context)
 
 
 @require_POST
-@login_required
+@roles.role_required(roles.is_admin)
 def generation_retry(request, pair_id: int):
-    _staff(request)
     pair = get_object_or_404(ResponsePair, pk=pair_id, status=ResponsePair.Status.FAILED)
     ResponsePair.objects.filter(pk=pair.pk).update(next_attempt_at=timezone.now())
     enqueue_generation(pair.batch_id)

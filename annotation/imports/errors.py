@@ -1,5 +1,10 @@
 from dataclasses import dataclass
 
+from config.errors import ApplicationError
+from mlcore.dialogue import RowInvalid
+
+__all__ = ["ImportFailed", "RowError", "RowInvalid"]
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -16,21 +21,21 @@ class RowError:
         )
 
 
-class ImportFailed(Exception):
+class ImportFailed(ApplicationError):
     """Nothing was imported. `errors` names each bad line and field (the first ones found)."""
 
     def __init__(self, errors: list[RowError]) -> None:
         self.errors = errors
         super().__init__(self.summary())
 
+    def extra(self) -> dict:
+        return {
+            "errors": [
+                {"line": e.line, "field": e.field, "message": e.message} for e in self.errors
+            ]
+        }
+
     def summary(self) -> str:
         shown = "; ".join(str(e) for e in self.errors[:5])
         more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
         return f"Nothing was imported: {shown}{more}"
-
-
-class RowInvalid(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(message)

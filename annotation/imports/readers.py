@@ -1,58 +1,15 @@
-"""Line-numbered, strictly decoded readers for uploaded files (JSONL and CSV, optionally gzip)."""
+"""Line-numbered, strictly decoded readers for uploaded files (JSONL and CSV, optionally gzip).
+JSONL, gzip, BOM and encodings are read by mlcore.jsonl, as the ML cores read them."""
 
 import csv
-import gzip
-import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-from .errors import RowInvalid
+from mlcore.dialogue import RowInvalid
+from mlcore.jsonl import decoded_lines, open_binary
+from mlcore.jsonl import json_records as jsonl_records
 
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def open_binary(stream: IO[bytes]) -> IO[bytes]:
-    """Transparently gunzip a stream that starts with the gzip magic number."""
-    head = stream.read(2)
-    stream.seek(0)
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
-    return stream
-
-
-def decoded_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | RowInvalid]]:
-    """Yield (line number, text) or (line number, the reason the line cannot be read)."""
-    for number, raw in enumerate(stream, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if b"\x00" in raw:
-            yield number, RowInvalid("", "contains a NUL byte")
-            continue
-        try:
-            yield number, raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield (
-                number,
-                RowInvalid("", f"is not UTF-8 (byte {exc.start + 1}); save the file as UTF-8"),
-            )
-
-
-def jsonl_records(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | RowInvalid]]:
-    for number, text in decoded_lines(stream):
-        if isinstance(text, RowInvalid):
-            yield number, text
-            continue
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, RowInvalid("", f"bad JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(record, dict):
-            yield number, RowInvalid("", "each line must be a JSON object")
-            continue
-        yield number, record
+__all__ = ["csv_records", "jsonl_records", "open_binary"]
 
 
 def csv_records(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | RowInvalid]]:

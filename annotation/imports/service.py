@@ -14,7 +14,7 @@ from django.utils import timezone
 from ..models import Judgment, Prompt, PromptBatch, PromptSource, Response, ResponsePair
 from .errors import ImportFailed, RowError, RowInvalid
 from .readers import csv_records, jsonl_records, open_binary
-from .records import ComparisonRow, PromptRow, parse_comparison, parse_prompt, prompt_instance
+from .records import Comparison, PromptRow, parse_comparison, parse_prompt, prompt_instance
 
 CHUNK = 2000
 MAX_ERRORS = 20
@@ -57,7 +57,7 @@ class _ChunkedImport:
         self.seen_ids: set[str] = set()
 
     def add(self, line: int, row: Any) -> None:
-        external_id = getattr(row, "external_id", None)
+        external_id = row.external_id if isinstance(row, PromptRow) else row.id
         if external_id is not None:
             if external_id in self.seen_ids:
                 self.fail(line, RowInvalid("id", f"duplicate id {external_id!r} in this file"))
@@ -177,20 +177,20 @@ def _refuse_existing_ids(batch: PromptBatch, rows: list[tuple[int, Any]]) -> Non
 def comparisons_import(
     *, batch: PromptBatch, stream: IO[bytes], filename: str, user: AbstractBaseUser | None = None
 ) -> ImportResult:
-    """Import ungraded comparisons (Anthropic HH or TRL conversational form) as judged pairs:
-    each becomes a shared context, two responses (A = chosen) and an imported judgment."""
+    """Import ungraded comparisons (any form mlcore.comparisons reads) as judged pairs: each
+    becomes a shared context, two responses (A = chosen) and an imported judgment."""
     max_chars = settings.MARGIN["MAX_TEXT_CHARS"]
 
-    def parse(record: dict, _from_csv: bool) -> ComparisonRow:
-        return parse_comparison(record, max_chars)
+    def parse(record: dict, _from_csv: bool) -> Comparison:
+        return parse_comparison(record, max_chars=max_chars)
 
-    def flush(rows: list[tuple[int, ComparisonRow]]) -> None:
+    def flush(rows: list[tuple[int, Comparison]]) -> None:
         _insert_comparisons(batch, [row for _, row in rows])
 
     return ImportResult(batch.pk, _run(stream, filename, parse, flush))
 
 
-def _insert_comparisons(batch: PromptBatch, rows: list[ComparisonRow]) -> None:
+def _insert_comparisons(batch: PromptBatch, rows: list[Comparison]) -> None:
     now = timezone.now()
     responses = Response.objects.bulk_create(
         [
@@ -204,8 +204,8 @@ def _insert_comparisons(batch: PromptBatch, rows: list[ComparisonRow]) -> None:
         [
             ResponsePair(
                 batch=batch,
-                context=row.context,
-                turn=sum(1 for m in row.context if m["role"] == "user"),
+                context=row.prompt,
+                turn=sum(1 for m in row.prompt if m["role"] == "user"),
                 response_a=responses[2 * i],
                 response_b=responses[2 * i + 1],
                 origin=ResponsePair.Origin.IMPORTED,

@@ -1,7 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+
+from inference.params import effective_temperature
 
 
 class GuidelineStage(models.TextChoices):
@@ -12,6 +15,18 @@ class GuidelineStage(models.TextChoices):
 class PromptSource(models.TextChoices):
     IMPORTED = "imported", "Imported prompts"
     ANNOTATOR = "annotator", "Written by annotators"
+
+
+def sampling_errors(fields: dict) -> dict[str, str]:
+    """What is wrong with a batch's sampling settings (the check constraints, said in words)."""
+    low, high = fields.get("temperature_min"), fields.get("temperature_max")
+    top_p = fields.get("top_p")
+    errors = {}
+    if low is not None and high is not None and low > high:
+        errors["temperature_min"] = "must not be above temperature_max"
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        errors["top_p"] = "must be in (0, 1]"
+    return errors
 
 
 class PromptBatch(models.Model):
@@ -84,6 +99,13 @@ class PromptBatch(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = sampling_errors(self.__dict__)
+        if errors:
+            raise ValidationError(errors)
+        self.temperature_min = effective_temperature(self.temperature_min)
+        self.temperature_max = effective_temperature(self.temperature_max)
 
     @property
     def is_open(self) -> bool:

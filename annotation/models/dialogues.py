@@ -67,6 +67,12 @@ class Dialogue(models.Model):
     messages = models.JSONField(default=list)
     turns = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    start_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The idempotency key of the compose form that started it: a resent form "
+        "finds this dialogue instead of starting another.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -75,6 +81,11 @@ class Dialogue(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["active", "ended"]), name="dialogue_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["annotator", "start_key"],
+                condition=~Q(start_key=""),
+                name="dialogue_one_per_start_key",
             ),
         ]
         indexes = [models.Index(fields=["annotator", "status"])]

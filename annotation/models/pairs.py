@@ -142,6 +142,12 @@ class ResponsePair(models.Model):
                 condition=Q(is_gold=False) | Q(gold_chosen__in=["a", "b"]),
                 name="pair_gold_has_answer",
             ),
+            # The stock refill makes one queue pair per prompt, however many refills overlap.
+            models.UniqueConstraint(
+                fields=["prompt"],
+                condition=Q(prompt__isnull=False) & Q(dialogue__isnull=True),
+                name="pair_one_queue_pair_per_prompt",
+            ),
         ]
         indexes = [
             models.Index(fields=["batch", "status", "id"]),

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task
 def expire_leases() -> int:
     """Return the pairs of leases nobody submitted in time (run by beat every minute)."""
     from .services import assignments_expire

@@ -7,11 +7,7 @@ JavaScript.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -31,30 +27,8 @@ PAGE = "annotation/workspace.html"
 STAGE = "annotation/workspace.html#stage"
 
 
-def is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def annotator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not selectors.can_annotate(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not selectors.can_see_quality(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+annotator_required = roles.role_required(selectors.can_annotate)
+staff_required = roles.role_required(selectors.can_see_quality)
 
 
 def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
@@ -81,7 +55,7 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
         "wait": wait,
         "follow_up": follow_up,
         "preload_view": None,
-        "guidelines_html": render_markdown(stage.batch.guidelines) if not is_htmx(request) else "",
+        "guidelines_html": render_markdown(stage.batch.guidelines) if not request.htmx else "",
         "risk_categories": selectors.RISK_CATEGORIES,
         "attack_vectors": selectors.ATTACK_VECTORS,
         "queue_health": selectors.queue_health(batch=stage.batch)
@@ -93,6 +67,7 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
         "grades": selectors.grade_options(),
         "is_staff": staff,
         "errors": {},
+        "start_key": services.start_key_new() if stage.kind == StageKind.COMPOSE else "",
         **extra,
     }
 
@@ -109,7 +84,7 @@ def _preload_view(request: HttpRequest, stage: Stage, context: dict) -> selector
 
 
 def _render_stage(request: HttpRequest, stage: Stage, status: int = 200, **extra) -> HttpResponse:
-    template = STAGE if is_htmx(request) else PAGE
+    template = STAGE if request.htmx else PAGE
     context = _stage_context(request, stage, **extra)
     context["preload_view"] = _preload_view(request, stage, context)
     return render(request, template, context, status=status)
@@ -124,7 +99,7 @@ def _next_stage(request: HttpRequest, batch: PromptBatch, **extra) -> HttpRespon
 
 def _after_action(request: HttpRequest, batch: PromptBatch, **extra) -> HttpResponse:
     """What a form answers: the next stage for htmx, a redirect to the workspace without it."""
-    if not is_htmx(request):
+    if not request.htmx:
         return redirect("workspace", batch_id=batch.pk)
     return _next_stage(request, batch, **extra)
 
@@ -205,7 +180,7 @@ def assignment_submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
         ).pair.batch
         return _after_submit(request, batch, notice="lost")
     notice = "saved" if result.created else "already_saved"
-    if is_htmx(request) and request.headers.get("X-Margin-Preloaded") == "1":
+    if request.htmx and request.headers.get("X-Margin-Preloaded") == "1":
         return _preload_answer(request, result.judgment.pair.batch, notice=notice)
     return _after_submit(request, result.judgment.pair.batch, notice=notice)
 
@@ -273,6 +248,7 @@ def dialogue_start(request: HttpRequest, batch_id: int) -> HttpResponse:
             message=request.POST.get("message", ""),
             risk_category=request.POST.get("risk_category", ""),
             attack_vector=request.POST.get("attack_vector", ""),
+            start_key=request.POST.get("start_key", ""),
         )
     except ValidationError as exc:
         stage = Stage(StageKind.COMPOSE, batch)
@@ -319,10 +295,8 @@ def batch_quality(request: HttpRequest, batch_id: int) -> HttpResponse:
 
 
 @require_POST
-@staff_required
+@roles.role_required(roles.is_admin)
 def pair_gold(request: HttpRequest, batch_id: int) -> HttpResponse:
-    if not roles.is_admin(request.user):
-        raise PermissionDenied
     batch = get_object_or_404(PromptBatch, pk=batch_id)
     try:
         pair_id = int(request.POST.get("pair_id", ""))

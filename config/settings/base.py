@@ -42,11 +42,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "template_partials",
+    "django_htmx",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
     "django_celery_beat",
+    "work",
     "annotation",
     "training_jobs",
 ]
@@ -60,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: an htmx request and its target
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -156,13 +160,26 @@ MARGIN_GENERATION = {
     "RETRY_BASE_SECONDS": env_int("MARGIN_GENERATION_RETRY_SECONDS", 30),
     "STALE_SECONDS": env_int("MARGIN_GENERATION_STALE_SECONDS", 900),
 }
+# Queued work of every kind (jobs, exports, outbox messages): see work/ and README "Queued work".
+MARGIN_WORK = {
+    # A running row beats this often, and counts as lost (worker dead) after the timeout.
+    "HEARTBEAT_SECONDS": env_int("MARGIN_HEARTBEAT_SECONDS", 5),
+    "HEARTBEAT_TIMEOUT_SECONDS": env_int("MARGIN_HEARTBEAT_TIMEOUT_SECONDS", 120),
+    # A row the broker did not take is sent again after this long.
+    "UNSENT_RETRY_SECONDS": env_int("MARGIN_UNSENT_RETRY_SECONDS", 15),
+    # A sent row no worker took counts as lost by the broker after this long, doubling with
+    # each send up to the maximum (a re-sent duplicate is skipped by the attempt's claim).
+    "RESEND_AFTER_SECONDS": env_int("MARGIN_RESEND_AFTER_SECONDS", 300),
+    "RESEND_MAX_SECONDS": env_int("MARGIN_RESEND_MAX_SECONDS", 3600),
+    "KEEP_FINISHED_DAYS": env_int("MARGIN_OUTBOX_KEEP_DAYS", 7),
+}
 MARGIN_JOBS = {
     # "gpu": training jobs go to the `gpu` queue, served only by workers on GPU nodes.
     "TRAINING_DEVICE": os.environ.get("MARGIN_TRAINING_DEVICE", "gpu"),
-    "HEARTBEAT_SECONDS": env_int("MARGIN_JOB_HEARTBEAT_SECONDS", 5),
-    "HEARTBEAT_TIMEOUT_SECONDS": env_int("MARGIN_JOB_HEARTBEAT_TIMEOUT_SECONDS", 120),
-    "REENQUEUE_AFTER_SECONDS": env_int("MARGIN_JOB_REENQUEUE_AFTER_SECONDS", 60),
+    "HEARTBEAT_SECONDS": MARGIN_WORK["HEARTBEAT_SECONDS"],
     "PYTHON": os.environ.get("MARGIN_JOB_PYTHON", ""),
+    # Processes (GPUs) a reward-model training job starts under torchrun on a `gpu` worker.
+    "TRAIN_PROCESSES": env_int("MARGIN_TRAIN_PROCESSES", 1),
 }
 # Passed to the HTTP backend of every OpenAI-compatible variant.
 MARGIN_HTTP_BACKEND_OPTIONS = {
@@ -176,11 +193,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # `format` is an export parameter (trl or full), not a renderer switch.
     "URL_FORMAT_OVERRIDE": None,
+    "EXCEPTION_HANDLER": "config.exception_handlers.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Margin API",
@@ -208,7 +227,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "control_folder": str(VAR_DIR / "broker" / "control"),
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600)}
+    else {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600),
+        # A broker that vanishes without closing the connection (a failover, a firewall) must
+        # not hold a request: the send gives up and the row stays queued for the sweeper.
+        "socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 5),
+        "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 10),
+        "socket_keepalive": True,
+    }
 )
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_SERIALIZER = "json"
@@ -221,13 +247,16 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 24 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 24 * 3600 - 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Loaded into django-celery-beat's tables at start; admins edit them in the Django admin.
+# One beat fires at a time (a lock it holds; a second beat stands by): work/beat.py.
+CELERY_BEAT_SCHEDULER = "work.beat:LockedScheduler"
+CELERY_BEAT_SYNC_EVERY = 1  # last run times reach the database at once (for a takeover)
+# Created in django-celery-beat's tables when missing; admins edit them in the Django admin
+# and beat keeps their edits.
 CELERY_BEAT_SCHEDULE = {
     "refill-pair-stocks": {"task": "annotation.tasks.refill_stocks", "schedule": 30.0},
     "requeue-stale-pairs": {"task": "annotation.tasks.requeue_stale_pairs", "schedule": 60.0},
     "expire-leases": {"task": "annotation.workspace.tasks.expire_leases", "schedule": 60.0},
-    "sweep-jobs": {"task": "training_jobs.tasks.sweep_jobs", "schedule": 60.0},
+    "sweep-work": {"task": "work.tasks.sweep_work", "schedule": 30.0},
     "retrain-reward-models": {
         "task": "training_jobs.tasks.retrain_reward_models",
         "schedule": 600.0,

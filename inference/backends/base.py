@@ -8,6 +8,7 @@ max_tokens and seed) or a single SamplingParams used for all. Results come back 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -51,6 +52,38 @@ def expand_params(
         else:
             validate(p, max_tokens_limit=max_tokens_limit)
     return per_sample
+
+
+def request_groups(
+    messages: Sequence[list[dict[str, str]]], per_sample: Sequence[SamplingParams]
+) -> list[list[int]]:
+    """Sample indices that share one vLLM request with n choices, in order of first sample.
+
+    vLLM seeds choice j of a request with seed s + j (in-process and behind its OpenAI server
+    alike), so a run of consecutive samples of one dialogue with the same params and seeds s,
+    s+1, ... (how rejection sampling asks for K answers) is one request with n and seed s, the
+    same texts as separate requests with the prompt prefilled once. Unseeded samples of one
+    dialogue with the same params share a request wherever they are. Anything else is alone.
+    """
+    groups: list[list[int]] = []
+    unseeded: dict[str, list[int]] = {}
+    previous_key = None
+    for i, (dialogue, p) in enumerate(zip(messages, per_sample, strict=True)):
+        key = json.dumps([dialogue, {**p.to_dict(), "seed": None}], sort_keys=True)
+        if p.seed is None:
+            if key not in unseeded:
+                unseeded[key] = []
+                groups.append(unseeded[key])
+            unseeded[key].append(i)
+            previous_key = None
+            continue
+        last = groups[-1][-1] if groups else None
+        if key == previous_key and p.seed == per_sample[last].seed + 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        previous_key = key
+    return groups
 
 
 def health_check(backend: Backend) -> Completion:

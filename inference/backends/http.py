@@ -7,9 +7,10 @@
 
 Requests go to `POST {base_url}/chat/completions`, so the server applies the model's own chat
 template (`tokenizer.apply_chat_template`, as reward-model training reads it). Up to
-`concurrency` requests run at once. Samples with the same dialogue and parameters and no seed
-share one request with `n` choices; a sample with a seed always gets its own request, because
-vLLM gives every choice of a request the same seed.
+`concurrency` requests run at once. Samples that vLLM can answer with one request of `n`
+choices share one (`request_groups`): consecutive samples of one dialogue with the same
+parameters and seeds s, s+1, ... (vLLM seeds choice j with s+j, as in the in-process backend),
+and unseeded samples of one dialogue with the same parameters.
 
 Failures: connection refused, timeouts, dropped connections, malformed bodies, 429 and 5xx
 are retried `max_retries` times with exponential backoff (and jitter; Retry-After is honoured
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import random
 import time
 from collections.abc import Coroutine, Sequence
@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from inference.backends.base import expand_params
+from inference.backends.base import expand_params, request_groups
 from inference.context import ContextFitter, TruncationPolicy
 from inference.errors import (
     BadRequest,
@@ -105,7 +105,7 @@ class OpenAIHTTPBackend:
             self._fit(i, c, p)
             for i, (c, p) in enumerate(zip(conversations, per_sample, strict=True))
         ]
-        groups = _group(fitted, per_sample)
+        groups = request_groups([m for m, _ in fitted], per_sample)
         results: list[Completion | None] = [None] * len(per_sample)
         gate = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(
@@ -122,7 +122,7 @@ class OpenAIHTTPBackend:
                         client, messages, per_sample[indices[0]], len(indices)
                     )
                 for index, completion in zip(indices, done, strict=True):
-                    results[index] = _with(completion, dropped)
+                    results[index] = _with(completion, dropped, per_sample[index])
 
             tasks = [asyncio.create_task(run(g)) for g in groups]
             try:
@@ -270,21 +270,6 @@ class OpenAIHTTPBackend:
             return 0.0
 
 
-def _group(
-    fitted: list[tuple[list[Message], int]], per_sample: list[SamplingParams]
-) -> list[list[int]]:
-    """Indices sharing one request: same dialogue and params, no seed. Seeded ones alone."""
-    groups: dict[str, list[int]] = {}
-    singles: list[list[int]] = []
-    for i, ((messages, _), p) in enumerate(zip(fitted, per_sample, strict=True)):
-        if p.seed is not None:
-            singles.append([i])
-            continue
-        key = json.dumps([messages, p.to_dict()], sort_keys=True)
-        groups.setdefault(key, []).append(i)
-    return singles + list(groups.values())
-
-
 def _checked(data: Any, choices: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TypeError("response is not an object")
@@ -312,12 +297,12 @@ def _error_message(response: httpx.Response) -> str:
     return ""
 
 
-def _with(c: Completion, dropped: int) -> Completion:
-    if not dropped:
-        return c
+def _with(c: Completion, dropped: int, params: SamplingParams) -> Completion:
+    """The completion of one choice with its own sample's params (choice j of a seeded
+    request has seed s + j) and the turns its dialogue lost to truncation."""
     from dataclasses import replace
 
-    return replace(c, dropped_turns=dropped)
+    return replace(c, dropped_turns=dropped, params=params)
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -1,15 +1,22 @@
-"""The default backend: a transformers causal LM on CPU, batched, one seed per sample.
+"""The default backend: a transformers causal LM (CPU by default; CUDA when the model is there),
+batched, one seed per sample.
 
     from inference.backends.transformers_cpu import TransformersBackend
     backend = TransformersBackend()            # the default SmolLM2-135M-Instruct folder
     backend.generate([[{"role": "user", "content": "Hi"}]], SamplingParams(max_tokens=16, seed=1))
+    backend = TransformersBackend.from_model(actor, tokenizer)   # a module being trained (PPO)
 
 Sampling is our own loop over the KV cache, not `model.generate`: each row draws from its own
 `torch.Generator` seeded with the sample's seed, one uniform number per step, through the
-inverse CDF of its (temperature, top-p) distribution. A row's draws therefore depend only on
+inverse CDF of its temperature distribution (over the vocabulary in id order; with top-p < 1,
+over the tokens sorted by probability, cut at top_p). A row's draws therefore depend only on
 its seed, so the same seed gives the same text batched or alone (up to float rounding in the
 padded batch, which moves a draw only when it lands within ~1e-6 of a token boundary), and
-the output is deterministic for a given (batch, seeds).
+the output is deterministic for a given (batch, seeds). All rows of a step are drawn together
+(sorting the vocabulary only for rows that ask for top-p).
+
+`from_model` generates with a module as it is now, so a trainer that changes the module's
+weights samples from the new weights at the next call (no copy is kept).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,7 +36,8 @@ from inference.records import Completion, Conversation
 
 
 class TransformersBackend:
-    """Generate with a local transformers folder on CPU (float32)."""
+    """Generate with a local transformers folder (float32), or with a module given to
+    `from_model`."""
 
     def __init__(
         self,
@@ -48,16 +57,37 @@ class TransformersBackend:
             raise ModelNotFound(f"no transformers model folder at {folder}")
         if threads:
             torch.set_num_threads(threads)
-        self.model = str(folder)
+        lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        self._setup(lm, AutoTokenizer.from_pretrained(folder), str(folder), max_context, truncation)
         self.batch_size = batch_size
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-        limit = getattr(self.lm.config, "max_position_embeddings", max_context)
-        self.fitter = ContextFitter(self.tokenizer, min(max_context, limit), truncation)
-        self.pad_id = self.tokenizer.pad_token_id
+
+    @classmethod
+    def from_model(
+        cls,
+        lm: torch.nn.Module,
+        tokenizer: Any,
+        *,
+        name: str = "actor",
+        max_context: int = 2048,
+        truncation: TruncationPolicy = "refuse",
+        batch_size: int = 8,
+    ) -> TransformersBackend:
+        """A backend over a causal-LM module as it is (its device, its current weights)."""
+        backend = cls.__new__(cls)
+        backend._setup(lm, tokenizer, name, max_context, truncation)
+        backend.batch_size = batch_size
+        return backend
+
+    def _setup(self, lm, tokenizer, name: str, max_context: int, truncation) -> None:
+        self.model = name
+        self.lm = lm
+        self.tokenizer = tokenizer
+        limit = getattr(lm.config, "max_position_embeddings", max_context)
+        self.fitter = ContextFitter(tokenizer, min(max_context, limit), truncation)
+        self.pad_id = tokenizer.pad_token_id
         if self.pad_id is None:
-            self.pad_id = self.tokenizer.eos_token_id
-        self.stop_ids = _stop_ids(self.tokenizer, self.lm.generation_config)
+            self.pad_id = tokenizer.eos_token_id
+        self.stop_ids = _stop_ids(tokenizer, getattr(lm, "generation_config", None))
 
     def generate(
         self,
@@ -73,10 +103,15 @@ class TransformersBackend:
                 raise ContextTooLong(f"conversation {i}: {exc}", index=i) from exc
             prompts.append((prompt_token_ids(self.tokenizer, messages), dropped))
         results: list[Completion] = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = prompts[start : start + self.batch_size]
-            chunk_params = per_sample[start : start + self.batch_size]
-            results.extend(self._generate_batch(chunk, chunk_params))
+        was_training = self.lm.training
+        self.lm.eval()
+        try:
+            for start in range(0, len(prompts), self.batch_size):
+                chunk = prompts[start : start + self.batch_size]
+                chunk_params = per_sample[start : start + self.batch_size]
+                results.extend(self._generate_batch(chunk, chunk_params))
+        finally:
+            self.lm.train(was_training)
         return results
 
     def close(self) -> None:
@@ -87,16 +122,20 @@ class TransformersBackend:
         self, prompts: list[tuple[list[int], int]], params: list[SamplingParams]
     ) -> list[Completion]:
         started = time.perf_counter()
+        device = next(self.lm.parameters()).device
+        rows = len(prompts)
         width = max(len(ids) for ids, _ in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, width), dtype=torch.long)
         for row, (ids, _) in enumerate(prompts):
             input_ids[row, width - len(ids) :] = torch.tensor(ids)
             mask[row, width - len(ids) :] = 1
+        input_ids, mask = input_ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        generators = [torch.Generator().manual_seed(p.seed) for p in params]
+        sampler = RowSampler(params)
         tokens: list[list[int]] = [[] for _ in prompts]
-        finish: list[str | None] = [None] * len(prompts)
+        finish: list[str | None] = [None] * rows
+        stop = torch.tensor(sorted(self.stop_ids), dtype=torch.long)
 
         from transformers import DynamicCache
 
@@ -110,24 +149,24 @@ class TransformersBackend:
             logits_to_keep=1,
         )
         for _ in range(max(p.max_tokens for p in params)):
-            logits = out.logits[:, -1, :].float()
-            step = torch.full((len(prompts), 1), self.pad_id, dtype=torch.long)
-            for row, p in enumerate(params):
-                if finish[row] is not None:
+            active = [f is None for f in finish]
+            drawn = sampler.draw(out.logits[:, -1, :].float().cpu(), active)
+            step = torch.where(torch.tensor(active), drawn, torch.tensor(self.pad_id))
+            stopped = torch.isin(step, stop).tolist()
+            for row, token in enumerate(step.tolist()):
+                if not active[row]:
                     continue
-                token = _draw(logits[row], p, generators[row])
                 tokens[row].append(token)
-                step[row, 0] = token
-                if token in self.stop_ids:
+                if stopped[row]:
                     finish[row] = "stop"
-                elif len(tokens[row]) >= p.max_tokens:
+                elif len(tokens[row]) >= params[row].max_tokens:
                     finish[row] = "length"
             if all(f is not None for f in finish):
                 break
-            mask = torch.cat([mask, torch.ones((len(prompts), 1), dtype=torch.long)], dim=1)
+            mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long, device=device)], 1)
             positions = positions[:, -1:] + 1
             out = self.lm(
-                input_ids=step,
+                input_ids=step.view(rows, 1).to(device),
                 attention_mask=mask,
                 position_ids=positions,
                 past_key_values=cache,
@@ -145,25 +184,58 @@ class TransformersBackend:
                 params=p,
                 model=self.model,
                 dropped_turns=dropped,
+                prompt_token_ids=tuple(ids),
+                token_ids=tuple(toks),
             )
             for (ids, dropped), toks, reason, p in zip(prompts, tokens, finish, params, strict=True)
         ]
 
 
-def _draw(logits: torch.Tensor, p: SamplingParams, generator: torch.Generator) -> int:
-    """One token for one row: greedy at temperature 0, else inverse-CDF top-p sampling."""
-    if p.temperature == 0.0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits / p.temperature, dim=-1)
+class RowSampler:
+    """Draws one token per row per step, each row from its own seeded generator.
+
+    Greedy rows (`SamplingParams.greedy`: temperature 0, or below GREEDY_BELOW) take the argmax
+    and draw nothing. A sampling row draws one
+    uniform number u and takes the token where the cumulative probability first exceeds
+    u times the kept mass: over the vocabulary in id order, or, with top_p < 1, over the tokens
+    sorted by probability (stable) cut to the smallest prefix whose mass reaches top_p.
+    """
+
+    def __init__(self, params: list[SamplingParams]) -> None:
+        self.params = params
+        self.generators = [torch.Generator().manual_seed(p.seed) for p in params]
+        self.greedy = torch.tensor([p.greedy for p in params])
+        temperatures = [1.0 if p.greedy else p.temperature for p in params]
+        self.temperature = torch.tensor(temperatures).unsqueeze(1)
+        self.nucleus = [i for i, p in enumerate(params) if not p.greedy and p.top_p < 1.0]
+
+    def draw(self, logits: torch.Tensor, active: list[bool]) -> torch.Tensor:
+        """Tokens (B,) for logits (B, V); rows not active draw nothing (their value is unused)."""
+        tokens = torch.argmax(logits, dim=-1)
+        sampled = [i for i, p in enumerate(self.params) if active[i] and not p.greedy]
+        if not sampled:
+            return tokens
+        u = torch.zeros(len(self.params))
+        for i in sampled:
+            u[i] = torch.rand((), generator=self.generators[i])
+        probs = torch.softmax(logits / self.temperature, dim=-1)
+        cdf = torch.cumsum(probs, dim=-1)
+        target = (u * cdf[:, -1]).unsqueeze(1)
+        plain = torch.searchsorted(cdf, target, right=True).squeeze(1)
+        tokens = torch.where(self.greedy, tokens, plain.clamp(max=logits.shape[-1] - 1))
+        for i in self.nucleus:
+            if active[i]:
+                tokens[i] = _nucleus(probs[i], self.params[i].top_p, float(u[i]))
+        return tokens
+
+
+def _nucleus(probs: torch.Tensor, top_p: float, u: float) -> int:
     sorted_probs, order = torch.sort(probs, descending=True, stable=True)
     cdf = torch.cumsum(sorted_probs, dim=-1)
-    if p.top_p < 1.0:
-        # Keep the smallest prefix whose mass reaches top_p (always at least one token).
-        keep = int(torch.searchsorted(cdf, torch.tensor([p.top_p]), right=False)) + 1
-        cdf = cdf[: min(keep, cdf.numel())]
-    u = torch.rand((), generator=generator) * cdf[-1]
-    index = min(int(torch.searchsorted(cdf, u.reshape(1), right=True)), cdf.numel() - 1)
-    return int(order[index])
+    keep = int(torch.searchsorted(cdf, torch.tensor([top_p]), right=False)) + 1
+    cdf = cdf[: min(keep, cdf.numel())]
+    index = int(torch.searchsorted(cdf, torch.tensor([u]) * cdf[-1], right=True))
+    return int(order[min(index, cdf.numel() - 1)])
 
 
 def _stop_ids(tokenizer, generation_config) -> set[int]:

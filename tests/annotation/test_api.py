@@ -81,13 +81,27 @@ def test_admin_creates_opens_and_fills_a_batch():
     assert Prompt.objects.filter(batch_id=batch_id).count() == 2
 
 
+def test_batch_patch_is_checked_by_the_model_and_changes_nothing_when_refused():
+    client = client_for(roles.ADMIN)
+    batch = BatchFactory(temperature_min=0.7, temperature_max=1.2)
+    url = f"/api/batches/{batch.pk}/"
+    refused = client.patch(url, {"temperature_min": 1.5}, format="json")
+    assert refused.status_code == 400 and "detail" in refused.json()
+    batch.refresh_from_db()
+    assert batch.temperature_min == 0.7
+    changed = client.patch(url, {"temperature_min": 0.9, "guidelines": "Be brief."}, format="json")
+    assert changed.status_code == 200 and changed.json()["temperature_min"] == 0.9
+    batch.refresh_from_db()
+    assert (batch.temperature_min, batch.guidelines) == (0.9, "Be brief.")
+
+
 def test_bulk_prompts_with_a_bad_record_create_nothing():
     client = client_for(roles.ADMIN)
     batch = BatchFactory()
     prompts = [{"prompt": "fine"}, {"prompt": ""}]
     response = client.post(f"/api/batches/{batch.pk}/prompts/", {"prompts": prompts}, format="json")
     assert response.status_code == 400
-    assert "1.prompt" in response.json()
+    assert "1.prompt" in response.json()["detail"]
     assert Prompt.objects.count() == 0
 
 
@@ -145,7 +159,7 @@ def test_export_job_runs_and_downloads(
         response = client.post("/api/exports/", {"format": "full"}, format="json")
     assert response.status_code == 202
     job = ExportJob.objects.get(pk=response.json()["id"])
-    assert job.status == "succeeded" and job.rows == 3
+    assert job.state == "succeeded" and job.rows == 3
     status = client.get(f"/api/exports/{job.pk}/").json()
     assert status["download_url"].endswith(f"/api/exports/{job.pk}/download/")
     download = client.get(f"/api/exports/{job.pk}/download/")

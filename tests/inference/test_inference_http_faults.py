@@ -153,12 +153,14 @@ def test_health_check_fails_when_down():
         health_check(b)
 
 
-def test_each_seeded_sample_is_its_own_request(fake_server):
-    params = [SamplingParams(max_tokens=4, seed=s) for s in (1, 2, 3)]
-    out = backend(fake_server).generate([HI] * 3, params)
-    assert [c.text for c in out] == ["answer 0 seed 1", "answer 0 seed 2", "answer 0 seed 3"]
-    assert sorted(r[2]["seed"] for r in fake_server.requests) == [1, 2, 3]
-    assert all("n" not in r[2] for r in fake_server.requests)
+def test_consecutive_seeds_share_one_request_with_n(fake_server):
+    """vLLM seeds choice j with seed + j: seeds 1, 2, 3 are one request; 7 and 7 are two."""
+    params = [SamplingParams(max_tokens=4, seed=s) for s in (1, 2, 3, 7, 7)]
+    out = backend(fake_server).generate([HI] * 5, params)
+    assert [c.params.seed for c in out] == [1, 2, 3, 7, 7]
+    sent = sorted((r[2]["seed"], r[2].get("n", 1)) for r in fake_server.requests)
+    assert sent == [(1, 3), (7, 1), (7, 1)]
+    assert [c.text for c in out[:3]] == [f"answer {k} seed 1" for k in range(3)]
 
 
 def test_unseeded_identical_samples_share_one_request_with_n(fake_server):

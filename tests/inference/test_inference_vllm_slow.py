@@ -83,6 +83,18 @@ def test_seed_reproduces_and_seeds_differ(vllm_server):
     assert len({c.text for c in out}) >= 2
 
 
+def test_consecutive_seeds_in_one_request_give_the_texts_of_separate_requests(vllm_server):
+    """vLLM seeds choice j of a request with seed s + j: seeds 40, 41, 42 sent as one request
+    with n=3 answer as three requests with one seed each."""
+    backend = OpenAIHTTPBackend(vllm_server.base_url, VLLM_NAMES[0])
+    params = [SamplingParams(temperature=1.2, max_tokens=12, seed=s) for s in (40, 41, 42)]
+    together = backend.generate([PROMPTS[0]] * 3, params)
+    alone = [backend.generate([PROMPTS[0]], p)[0] for p in params]
+    assert len({c.seconds for c in together}) == 1  # one request
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert len({c.text for c in together}) >= 2
+
+
 def test_unseeded_samples_share_a_request_with_n(vllm_server, model_dir):
     backend = OpenAIHTTPBackend(vllm_server.base_url, VLLM_NAMES[0], tokenizer=model_dir)
     out = backend.generate([PROMPTS[3]] * 3, SamplingParams(temperature=1.2, max_tokens=12))

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from mlcore.progress import ENV, Progress, ProgressReader
 
 
@@ -57,3 +59,24 @@ def test_a_torn_last_line_waits_for_its_end(tmp_path):
     with path.open("a") as handle:
         handle.write('ction": 0.5}\nnot json\n')
     assert reader.read() == [{"step": 2, "fraction": 0.5}]
+
+
+def test_a_resumed_stage_starts_where_it_left_off_and_a_new_stage_closes_the_old_bar(tmp_path):
+    path = tmp_path / "p.jsonl"
+    with Progress({"train": 1, "test": 1}, path=path) as progress:
+        train = progress.stage("train", total=10, initial=6)
+        train.update(1, loss=0.5)
+        assert progress.fraction == pytest.approx(0.35)
+        progress.stage("test", total=1)
+        assert train._bar is None
+    (line,) = [json.loads(x) for x in path.read_text().splitlines()]
+    assert line["step"] == 7 and line["fraction"] == pytest.approx(0.35)
+
+
+def test_a_person_at_a_terminal_gets_a_bar_per_stage(capsys, monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    with Progress({"sample": 1, "finetune": 1}) as progress:
+        progress.stage("sample", total=2).update(2)
+        progress.stage("finetune", total=4).update(4, loss=0.25)
+    err = capsys.readouterr().err
+    assert "sample: 100%" in err and "finetune: 100%" in err and "loss=0.25" in err

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from rewardtrain.data import DataError, parse_hh, read_pairs, split_shared, tokenize_pairs
+from rewardtrain.data import DataError, read_pairs, split_shared, tokenize_pairs
 from tests.rewardtrain.helpers import write_jsonl
 from tests.shared_data import HH_PATH
 
@@ -15,17 +15,11 @@ B = [{"role": "assistant", "content": "Go away."}]
 def test_reads_hh_gz_into_context_and_final_turns(hh_pairs):
     _, counts = read_pairs(HH_PATH)
     assert counts["lines"] == 1624
-    assert counts["pairs"] + counts["skipped_hh_context_mismatch"] == 1624
+    assert counts["pairs"] + counts["skipped_identical_responses"] == 1624
     pair = hh_pairs[0]
     assert pair.prompt[0]["role"] == "user" and pair.prompt[-1]["role"] == "user"
     assert pair.chosen[0]["role"] == pair.rejected[0]["role"] == "assistant"
     assert pair.grade is None
-
-
-def test_parse_hh_turns():
-    messages = parse_hh("\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant: d")
-    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
-    assert messages[-1]["content"] == "d"
 
 
 def test_reads_trl_and_full_forms_plain_and_gz(tmp_path):

@@ -29,7 +29,7 @@ def test_accuracy_by_grade_and_unsafe_precision_recall():
         _pair("negligibly_better", chosen_safe=True, rejected_safe=False),
         _pair(None, chosen_safe=True, rejected_safe=True),
     ]
-    m = pair_metrics(chosen, rejected, pairs, unsafe_threshold=0.15)
+    m = pair_metrics(chosen, rejected, pairs, unsafe_threshold=0.15, dropped_too_long=3)
     assert m["accuracy"]["significantly_better"] == 0.5
     assert m["accuracy"]["better"] == 1.0
     assert m["accuracy"]["slightly_better"] is None
@@ -38,7 +38,8 @@ def test_accuracy_by_grade_and_unsafe_precision_recall():
     # labelled responses: (0.5 safe), (0.1 unsafe → flagged), (0.9 safe), (0.05 safe → flagged)
     assert m["unsafe"]["labelled_responses"] == 4
     assert m["unsafe"]["precision"] == 0.5 and m["unsafe"]["recall"] == 1.0
-    assert "| rm | test | 50.0 | 100.0 | – | 100.0 | 100.0 | 80.0 | 5 |" in table8(
+    assert m["n"] == 5 and m["dropped_too_long"] == 3
+    assert "| rm | test | 50.0 | 100.0 | – | 100.0 | 100.0 | 80.0 | 5 | 3 |" in table8(
         {"rm": {"test": m}}
     )
 
@@ -60,8 +61,10 @@ def test_safety_reward_model_run_mixes_and_reports_unsafe(tmp_path, tiny_dir):
     metrics = main(cfg)
     meta = json.loads((out / "rewardtrain.json").read_text())
     used = meta["data"]["mix"]["used"]
-    assert used["safety"] == 180 and used["helpfulness"] == 20
+    held_out = meta["data"]["test_pairs"]["safety"]
+    assert 10 <= held_out <= 30 and used["safety"] == 200 - held_out
+    assert used["helpfulness"] == round(used["safety"] / 9)
     assert meta["steps"] == 4
     assert set(metrics) == {"safety", "helpfulness"}
-    assert metrics["safety"]["unsafe"]["labelled_responses"] == 40
+    assert metrics["safety"]["unsafe"]["labelled_responses"] == 2 * held_out
     assert (out / "test_safety.jsonl").is_file()

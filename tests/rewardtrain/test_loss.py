@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from rewardtrain.loss import GRADES, margin_for, margins_tensor, pairwise_margin_loss
+from rewardtrain.grades import GRADES, margin_for
+from rewardtrain.loss import margins_tensor, pairwise_margin_loss
 
 
 def _hand(d: float) -> float:

@@ -1,9 +1,10 @@
 """The shared-context forward equals two separate forwards (rewards and gradients)."""
 
+import pytest
 import torch
 
 from rewardtrain.data import tokenize_pairs
-from rewardtrain.model import RewardModel, load_sequence_classifier
+from rewardtrain.model import RewardModel, load_sequence_classifier, run_row
 from rewardtrain.packing import Item, pack_row, plan_rows, split_for_ranks
 
 
@@ -30,7 +31,10 @@ def test_mask_blocks_chosen_from_rejected():
     assert row.reward_index.tolist() == [3, 4]
 
 
-def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_pairs):
+@pytest.mark.parametrize("per_item", [False, True], ids=["dense-mask", "per-item"])
+def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_pairs, per_item):
+    """The dense block mask and attention item by item both give transformers' own rewards
+    and gradients (the tiny Llama has grouped key/value heads, as SmolLM2 does)."""
     pairs, _ = tokenize_pairs(tokenizer, hh_pairs[:6], max_length=1024)
     torch.manual_seed(0)
     classifier = load_sequence_classifier(tiny_dir, tokenizer.pad_token_id)
@@ -48,9 +52,7 @@ def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_
         rewards = torch.zeros(len(pairs), 2)
         for row_items in rows:
             row = pack_row(row_items)
-            r = model(
-                row.input_ids, row.position_ids, row.attention_mask(torch.bool), row.reward_index
-            ).view(-1, 2)
+            r = run_row(model, row, per_item).view(-1, 2)
             (r * weights[row.keys]).sum().backward()
             rewards[row.keys] = r.detach()
         assert torch.allclose(rewards, reference.detach(), atol=1e-5, rtol=1e-4)
@@ -62,6 +64,7 @@ def test_shared_context_matches_separate_forwards_on_hh(tiny_dir, tokenizer, hh_
 
 
 def test_shared_context_matches_with_smollm2_weights(smol_dir, tokenizer, hh_pairs):
+    """Float additive mask (eager-compatible) and attention item by item, real weights."""
     short = sorted(
         hh_pairs[:40], key=lambda p: len(str(p.prompt) + str(p.chosen) + str(p.rejected))
     )
@@ -74,7 +77,9 @@ def test_shared_context_matches_with_smollm2_weights(smol_dir, tokenizer, hh_pai
         row = pack_row([Item.from_pair(p, i) for i, p in enumerate(pairs)])
         mask = row.attention_mask()
         packed = model(row.input_ids, row.position_ids, mask, row.reward_index).view(-1, 2)
+        per_item = run_row(model, row, per_item=True).view(-1, 2)
     assert torch.allclose(packed, reference, atol=1e-4)
+    assert torch.allclose(per_item, reference, atol=1e-4)
 
 
 def test_rows_respect_budget_and_ranks_get_equal_rows():
@@ -87,3 +92,33 @@ def test_rows_respect_budget_and_ranks_get_equal_rows():
     shares = split_for_ranks(rows, 4)
     assert len({len(s) for s in shares}) == 1
     assert sorted(it.key for s in shares for r in s for it in r) == list(range(29))
+
+
+def test_a_batch_smaller_than_the_ranks_gets_filler_rows():
+    """The last, partial batch of an epoch: 3 pairs over 4 ranks."""
+    items = [Item([0] * n, [[1] * 3, [2] * 4], [n + 2, n + 3], k) for k, n in enumerate((5, 2, 9))]
+    shares = split_for_ranks(plan_rows(items, 1024), 4)
+    assert [len(s) for s in shares] == [1, 1, 1, 1]
+    rows = [r for s in shares for r in s]
+    assert sorted(it.key for r in rows for it in r if not it.filler) == [0, 1, 2]
+    fillers = [it for r in rows for it in r if it.filler]
+    assert len(fillers) == 1 and fillers[0].context == [0, 0]
+    assert not any(it.filler for it in items)
+
+
+def test_auto_attention_goes_item_by_item_for_wide_models_on_the_cpu():
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from rewardtrain.model import uses_per_item
+
+    def model(width: int) -> RewardModel:
+        config = LlamaConfig(
+            vocab_size=32, hidden_size=width, intermediate_size=8, num_hidden_layers=1,
+            num_attention_heads=8, num_key_value_heads=8, num_labels=1,
+        )  # fmt: skip
+        return RewardModel(LlamaForSequenceClassification(config))
+
+    wide, narrow = model(576), model(64)
+    assert uses_per_item("auto", "cpu", wide) and not uses_per_item("auto", "cpu", narrow)
+    assert not uses_per_item("auto", "cuda", wide)
+    assert uses_per_item("per_item", "cuda", narrow) and not uses_per_item("dense", "cpu", wide)

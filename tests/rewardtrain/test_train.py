@@ -113,11 +113,34 @@ def test_eval_command_writes_table8(synthetic_run, tmp_path):
     )
 
 
+def test_eval_and_score_take_a_device_and_bf16(synthetic_run, tmp_path, capsys):
+    """On this CPU machine: auto is the CPU, bf16 keeps float32 there, cuda is refused."""
+    from rewardtrain.__main__ import run
+    from rewardtrain.model import pick_device
+
+    out, metrics = synthetic_run
+    target = tmp_path / "metrics.json"
+    run(["eval", "--models", str(out), "--output", str(target), "--device", "auto", "--bf16"])
+    report = json.loads(target.read_text())
+    assert report["device"] == str(pick_device("auto")) == "cpu"
+    assert report["dtype"] == "float32"
+    name = out.resolve().name
+    assert report["metrics"][name]["helpfulness"]["average"] == pytest.approx(
+        metrics["helpfulness"]["average"]
+    )
+    source = tmp_path / "dialogues.jsonl"
+    source.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    run(["score", "--model", str(out), "--input", str(source), "--output", "-", "--device", "cpu"])
+    assert "scored 1 lines on cpu (float32)" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="CUDA is not available"):
+        run(["score", "--model", str(out), "--input", str(source), "--device", "cuda"])
+
+
 def test_short_run_on_hh_lowers_the_loss(tmp_path, tiny_dir, tokenizer):
     pairs, _ = read_pairs(HH_PATH)
     tokenized, _ = tokenize_pairs(tokenizer, pairs[:400], max_length=512)
     subset = tmp_path / "hh.jsonl"
-    subset.write_text("".join(json.dumps(t.pair.to_json()) + "\n" for t in tokenized[:48]))
+    subset.write_text("".join(t.pair.to_line() for t in tokenized[:48]))
     fixed, _ = read_pairs(subset)
     fixed_tok, _ = tokenize_pairs(tokenizer, fixed)
 
@@ -147,3 +170,21 @@ def test_schedule_follows_the_paper():
     assert lr_factor(total - 1, total, warm, 0.1) == pytest.approx(0.1)
     mid = warm + (total - warm - 1) / 2
     assert lr_factor(math.ceil(mid), total, warm, 0.1) == pytest.approx(0.55, abs=0.01)
+
+
+def test_attention_item_by_item_trains_as_the_dense_mask(tmp_path, tiny_dir, synthetic_file):
+    """--attention per_item and dense: the same losses step by step and the same weights."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for attention in ("dense", "per_item"):
+        out = tmp_path / attention
+        main(_cfg(out, tiny_dir, [synthetic_file], max_steps=4, attention=attention))
+        lines = (out / "log.jsonl").read_text().splitlines()
+        runs[attention] = (
+            [json.loads(x)["loss"] for x in lines],
+            load_file(out / "model.safetensors"),
+        )
+    (dense_losses, dense), (item_losses, item) = runs["dense"], runs["per_item"]
+    assert item_losses == pytest.approx(dense_losses, abs=1e-5)
+    assert max(float((item[k] - dense[k]).abs().max()) for k in dense) < 1e-4

@@ -11,6 +11,7 @@ from training_jobs.models import Iteration, Job, JobState, ModelVersion
 from training_jobs.services import (
     JobError,
     demo_loop_advance,
+    demo_loop_after_job,
     demo_loop_resume,
     demo_loop_start,
     demo_loop_state,
@@ -20,7 +21,6 @@ from training_jobs.services import (
     job_succeed,
 )
 from training_jobs.services.demo_loop import REWARD_PARAMS, ROUND_PARAMS
-from training_jobs.tasks import advance_demo_loop
 
 pytestmark = pytest.mark.django_db
 STEP_KINDS = ["simulated_annotation", "reward_helpfulness", "reward_safety", "rejection_sampling"]
@@ -28,17 +28,10 @@ STEP_KINDS = ["simulated_annotation", "reward_helpfulness", "reward_safety", "re
 
 @pytest.fixture
 def sent(monkeypatch) -> list:
-    """Jobs and loop ticks are recorded, never sent to a broker (no worker in these tests)."""
+    """Jobs are recorded, never sent to a broker (no worker in these tests)."""
     calls: list = []
     monkeypatch.setattr(
         "training_jobs.tasks.run_job.apply_async", lambda *a, **k: calls.append(("job", a, k))
-    )
-    monkeypatch.setattr(
-        "training_jobs.tasks.advance_demo_loop.apply_async",
-        lambda *a, **k: calls.append(("tick", a, k)),
-    )
-    monkeypatch.setattr(
-        "training_jobs.tasks.advance_demo_loop.delay", lambda *a: calls.append(("tick", a, {}))
     )
     return calls
 
@@ -79,7 +72,7 @@ def test_it_needs_the_open_demo_batches(settings, sent):
 
 
 def test_each_step_starts_when_the_one_before_succeeds(demo, sent):
-    iteration = demo_loop_start(pairs_per_batch=5, background=False)
+    iteration = demo_loop_start(pairs_per_batch=5)
     first = iteration.jobs.get()
     assert first.kind == "simulated_annotation" and first.queue == "default"
     assert first.params == {"batches": demo, "pairs_per_batch": 5}
@@ -88,7 +81,7 @@ def test_each_step_starts_when_the_one_before_succeeds(demo, sent):
 
     _succeed(first)
     state = demo_loop_advance(iteration=iteration)
-    demo_loop_advance(iteration=iteration)  # a second tick (the task and the command) is harmless
+    demo_loop_advance(iteration=iteration)  # a second advance (worker, command) is harmless
     assert _kinds(iteration) == STEP_KINDS[:2] and state.current == 2
     helpful = iteration.jobs.get(kind="reward_helpfulness")
     assert helpful.params == {"batches": demo, "device": "cpu", **REWARD_PARAMS}
@@ -116,7 +109,7 @@ def test_each_step_starts_when_the_one_before_succeeds(demo, sent):
 
 
 def test_a_failed_step_stops_the_loop_until_it_is_retried(demo, sent):
-    iteration = demo_loop_start(background=False)
+    iteration = demo_loop_start()
     job_claim(job_id=iteration.jobs.get().pk, attempt=1)
     job_fail(job_id=iteration.jobs.get().pk, reason="RuntimeError: no pairs")
     state = demo_loop_advance(iteration=iteration)
@@ -129,20 +122,47 @@ def test_a_failed_step_stops_the_loop_until_it_is_retried(demo, sent):
     assert _kinds(iteration) == STEP_KINDS[:2] and state.running
 
 
-def test_the_worker_task_follows_the_loop_until_it_is_done(
-    demo, sent, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        iteration = demo_loop_start()
-    assert ("tick", (iteration.pk,), {}) in sent  # the button leaves the loop to a worker
-    sent.clear()
-    assert advance_demo_loop.run(iteration.pk) == "step 1 of 4"
-    assert sent[-1] == ("tick", (), {"args": [iteration.pk], "countdown": 5})
+def test_each_step_that_succeeds_starts_the_next_one_from_the_worker(demo, sent):
+    iteration = demo_loop_start()
+    first = iteration.jobs.get()
+    job_claim(job_id=first.pk, attempt=1)
+    assert demo_loop_after_job(job_id=first.pk) is None  # still running: nothing to start
+    assert _kinds(iteration) == STEP_KINDS[:1]
     for kind, version in zip(STEP_KINDS, [None, "reward_helpfulness", "reward_safety", None]):
-        _succeed(iteration.jobs.get(kind=kind), version)
-        advance_demo_loop.run(iteration.pk)
-    sent.clear()
-    assert advance_demo_loop.run(iteration.pk) == "done" and sent == []
+        job = iteration.jobs.get(kind=kind)
+        if job.state == JobState.QUEUED:
+            job_claim(job_id=job.pk, attempt=job.attempts)
+        job_succeed(job_id=job.pk, output_dir=f"jobs/{job.pk}/out")
+        if version:
+            ModelVersion.objects.create(kind=version, name=f"{version}-{job.pk}", path="x", job=job)
+        state = demo_loop_after_job(job_id=job.pk)
+        assert state is not None and _kinds(iteration) == STEP_KINDS[: STEP_KINDS.index(kind) + 2]
+    assert state.done and not state.running
+
+
+def test_a_next_step_that_cannot_start_leaves_the_finished_step_alone(demo, sent, monkeypatch):
+    iteration = demo_loop_start()
+    first = iteration.jobs.get()
+    _succeed(first)
+    monkeypatch.setattr(
+        "training_jobs.services.demo_loop.job_create",
+        lambda **kw: (_ for _ in ()).throw(JobError("no room")),
+    )
+    assert demo_loop_after_job(job_id=first.pk) is None
+    first.refresh_from_db()
+    assert first.state == JobState.SUCCEEDED and _kinds(iteration) == STEP_KINDS[:1]
+    monkeypatch.undo()
+    assert demo_loop_resume(iteration=iteration).running  # Continue on the page
+    assert _kinds(iteration) == STEP_KINDS[:2]
+
+
+def test_other_jobs_are_not_demo_loop_steps(sent):
+    from training_jobs.services import job_create
+
+    job = job_create(kind="reward_helpfulness", params={"device": "cpu"})
+    job_claim(job_id=job.pk, attempt=1)
+    job_succeed(job_id=job.pk, output_dir="jobs/1/out")
+    assert demo_loop_after_job(job_id=job.pk) is None
 
 
 def test_the_command_starts_the_loop_for_the_worker(
@@ -153,7 +173,7 @@ def test_the_command_starts_the_loop_for_the_worker(
     iteration = Iteration.objects.get()
     assert f"/iterations/{iteration.pk}/" in capsys.readouterr().out
     assert iteration.jobs.get().params["pairs_per_batch"] == 3
-    assert any(kind == "tick" for kind, *_ in sent)
+    assert [kind for kind, *_ in sent] == ["job"]  # the worker takes it from here
 
 
 def test_a_plain_iteration_is_not_a_demo_loop(demo, sent):
@@ -175,7 +195,7 @@ def test_the_simulation_job_generates_pairs_with_the_cpu_model_and_judges_them(
     settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_SECONDS": 1}
     ModelVariant.objects.update(model_path=str(default_model_dir))
     PromptBatch.objects.update(max_new_tokens=6)
-    iteration = demo_loop_start(pairs_per_batch=2, background=False)
+    iteration = demo_loop_start(pairs_per_batch=2)
     job = iteration.jobs.get()
     assert run_job.apply(args=[job.pk, job.attempts]).get() == "succeeded"
     job.refresh_from_db()
@@ -201,7 +221,7 @@ def test_a_long_generation_round_keeps_the_job_s_heartbeat_fresh(demo, sent, set
     from training_jobs.services import job_cancel
 
     settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_SECONDS": 1}
-    job = demo_loop_start(background=False).jobs.get()
+    job = demo_loop_start().jobs.get()
     job = job_claim(job_id=job.pk, attempt=1)
     claimed_beat = job.heartbeat_at
     with _heartbeat(job, "demo-safety: 3 of 12 pairs ready"):
@@ -218,7 +238,7 @@ def test_a_simulation_job_failed_by_the_sweeper_stops_writing_judgments(demo, se
     from training_jobs.runners.context import JobCancelled
     from training_jobs.runners.simulation import _Progress
 
-    iteration = demo_loop_start(background=False)
+    iteration = demo_loop_start()
     job = iteration.jobs.get()
     job_claim(job_id=job.pk, attempt=1)
     progress = _Progress(job, steps=10)
@@ -229,8 +249,10 @@ def test_a_simulation_job_failed_by_the_sweeper_stops_writing_judgments(demo, se
 
 
 def test_simulated_annotators_are_refused_outside_development(settings, sent):
+    from django.core.exceptions import ValidationError
+
     from training_jobs.services import job_create
 
     settings.MARGIN_DEMO = False
-    with pytest.raises(JobError, match="development site"):
+    with pytest.raises(ValidationError, match="development site"):
         job_create(kind="simulated_annotation", params={"batches": [1]})

@@ -8,18 +8,19 @@ import pytest
 
 from annotation.models import ModelVariant, Prompt, PromptBatch, ResponsePair
 from annotation.tasks import refill_stocks
+from tests.processes import wait_for
 from training_jobs.models import Job, JobState, ModelVersion
-from training_jobs.services import job_create, job_retry, jobs_sweep
+from training_jobs.services import job_create, job_retry
 from training_jobs.simulation.annotators import annotators_simulate
 from training_jobs.tasks import retrain_reward_models
+from work.sweeper import work_sweep
 
 from ..annotation.factories import JudgmentFactory, PairFactory
-from .conftest import wait_for
 
 # Real workers training real (tiny) models: minutes on 2 cores, so the slow tier.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900), pytest.mark.slow]
 
-TRAIN = {"max_steps": 3, "batch_pairs": 4, "test_pairs": 2, "test_fraction": 0.2, "device": "cpu"}
+TRAIN = {"max_steps": 3, "batch_pairs": 4, "test_pairs": 2, "test_fraction": 0.5, "device": "cpu"}
 
 
 def _batch(name: str, stage: str, variant: ModelVariant) -> PromptBatch:
@@ -100,8 +101,8 @@ def test_worker_killed_mid_job_fails_it_and_a_retry_succeeds(start_worker, tiny_
         interval=0.2,
     )
     worker.kill()
-    settings.MARGIN_JOBS = {**settings.MARGIN_JOBS, "HEARTBEAT_TIMEOUT_SECONDS": 3}
-    wait_for(lambda: jobs_sweep()["failed"] == 1, 30, "the sweeper to notice")
+    settings.MARGIN_WORK = {**settings.MARGIN_WORK, "HEARTBEAT_TIMEOUT_SECONDS": 3}
+    wait_for(lambda: work_sweep()["training_jobs.job"]["failed"] == 1, 30, "the sweeper to notice")
     job.refresh_from_db()
     assert job.state == JobState.FAILED and "no heartbeat" in job.error
     assert not ModelVersion.objects.filter(job=job).exists()

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from work.models import LostPolicy, QueuedWork, WorkState
+
 
 class JobKind(models.TextChoices):
     REWARD_HELPFULNESS = "reward_helpfulness", "Reward model: helpfulness"
@@ -12,26 +14,16 @@ class JobKind(models.TextChoices):
     SIMULATED_ANNOTATION = "simulated_annotation", "Simulated annotators"
 
 
-class JobState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+JobState = WorkState
 
 
-FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-TRANSITIONS: dict[str, set[str]] = {
-    JobState.QUEUED: {JobState.RUNNING, JobState.CANCELLED, JobState.FAILED},
-    JobState.RUNNING: {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED},
-    JobState.FAILED: {JobState.QUEUED},
-    JobState.CANCELLED: {JobState.QUEUED},
-    JobState.SUCCEEDED: set(),
-}
+class Job(QueuedWork):
+    """One piece of training work, run by a Celery worker on the `default` or `gpu` queue.
+    A worker that stops beating fails the job with the reason; a retry resumes it."""
 
-
-class Job(models.Model):
-    """One piece of training work, run by a Celery worker on the `default` or `gpu` queue."""
+    task_name = "training_jobs.tasks.run_job"
+    lost_policy = LostPolicy.FAIL
+    lost_advice = "Retry to resume."
 
     iteration = models.ForeignKey(
         "training_jobs.Iteration",
@@ -41,8 +33,6 @@ class Job(models.Model):
         related_name="jobs",
     )
     kind = models.CharField(max_length=30, choices=JobKind.choices)
-    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.QUEUED)
-    queue = models.CharField(max_length=20, default="default")
     params = models.JSONField(default=dict, blank=True)
     request_key = models.CharField(
         max_length=200,
@@ -54,21 +44,18 @@ class Job(models.Model):
     progress = models.FloatField(default=0.0)
     progress_detail = models.CharField(max_length=300, blank=True)
     log = models.TextField(blank=True, help_text="The tail of the job's output.")
-    error = models.TextField(blank=True)
     data_snapshot = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the core reported: {stage: {metric: [[step, value], ...]}}, "
+        "at most a few hundred points a series.",
+    )
     output_dir = models.CharField(max_length=500, blank=True, help_text="Under ARTIFACT_ROOT.")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    worker_host = models.CharField(max_length=200, blank=True)
-    worker_pid = models.PositiveIntegerField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -97,12 +84,14 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.get_kind_display()}, {self.state})"
 
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL_STATES
+    def on_lost(self) -> None:
+        """Remove the partial files a killed attempt left in the job's folder (checkpoints
+        stay: a retry resumes from the newest complete one)."""
+        from config.artifacts import PARTIAL, artifact_path
 
-    def can_move_to(self, state: str) -> bool:
-        return state in TRANSITIONS[self.state]
+        folder = artifact_path(f"jobs/{self.pk}")
+        for partial in folder.rglob(f".*{PARTIAL}") if folder.is_dir() else []:
+            partial.unlink(missing_ok=True)
 
     @property
     def log_tail(self) -> str:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from annotation.grades import Grade
 from annotation.models import Judgment, ResponsePair
 
 from ..models import ModelVersion, ResponseScore
 
-NEGLIGIBLE = "negligibly_better"
+NEGLIGIBLE = Grade.NEGLIGIBLY_BETTER
 STAGE_KIND = {
     "helpfulness": ModelVersion.Kind.REWARD_HELPFULNESS,
     "safety": ModelVersion.Kind.REWARD_SAFETY,

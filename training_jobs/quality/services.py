@@ -4,22 +4,20 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import uuid
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 
 from annotation.models import ResponsePair
 from config.artifacts import artifact_path
+from work.sending import outbox_call
 
 from ..models import ModelVersion, ResponseScore
 
 SCORE_TIMEOUT_SECONDS = 6 * 3600
-logger = logging.getLogger(__name__)
 
 
 class ScoringError(Exception):
@@ -91,16 +89,10 @@ def responses_score(*, version_id: int, batch_id: int | None = None) -> int:
 
 
 def responses_score_enqueue(*, version_ids: list[int], batch_id: int | None = None) -> None:
-    """Score in the background (after commit), one task per reward-model version. A broker
-    that is down is logged; pressing the button again sends it again (scoring skips what a
-    version already scored)."""
+    """Score in the background, one outbox message per reward-model version: sent after
+    commit, and sent again by the sweeper while the broker is down or lost it (scoring skips
+    what a version already scored, so a second run is harmless)."""
     from .tasks import score_responses
 
-    def send(version_id: int) -> None:
-        try:
-            score_responses.apply_async(args=[version_id, batch_id])
-        except Exception:
-            logger.exception("could not enqueue scoring with version %s", version_id)
-
     for version_id in version_ids:
-        transaction.on_commit(lambda v=version_id: send(v))
+        outbox_call(score_responses, version_id, batch_id, key=f"score:{version_id}:{batch_id}")

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task
 def score_responses(version_id: int, batch_id: int | None = None) -> int:
     from .services import responses_score
 

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
+import torch.distributed as tdist
 
-from rewardtrain.train import setup_distributed
-from training_jobs.rlhf.config import FinetuneConfig
+from mlcore import distributed
+from mlcore.progress import Progress
+from training_jobs.rlhf.config import FinetuneConfig, Training
 from training_jobs.rlhf.loss import IGNORE_INDEX, response_labels, token_nll
 from training_jobs.rlhf.pool import read_jsonl
 
@@ -38,7 +39,8 @@ def encode_example(tokenizer, prompt: list[dict[str, str]], response: str) -> tu
 
     The prompt part is the template with the generation prompt (the assistant header), so the
     trained tokens are exactly what the policy writes when serving: the answer and its
-    end-of-turn token.
+    end-of-turn token. What a template writes after that token (ChatML's newline) is cut off:
+    generation stops at the end-of-turn token, so the policy never writes it.
     """
     head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(
@@ -51,6 +53,9 @@ def encode_example(tokenizer, prompt: list[dict[str, str]], response: str) -> tu
     shared = 0
     while shared < min(len(head_ids), len(ids)) and head_ids[shared] == ids[shared]:
         shared += 1
+    end_of_turn = tokenizer.eos_token_id
+    if end_of_turn in ids[shared:]:
+        ids = ids[: len(ids) - ids[::-1].index(end_of_turn)]
     return ids, shared
 
 
@@ -78,38 +83,47 @@ def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -
 
 
 def train(
-    cfg: FinetuneConfig, pool: list[dict[str, Any]], out_dir: Path, bar: Any = None
+    policy: str,
+    cfg: Training,
+    pool: list[dict[str, Any]],
+    out_dir: Path,
+    progress: Progress,
+    *,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Fine-tune cfg.policy on the pool and save the policy into out_dir; return metrics.
+    """Fine-tune `policy` on the pool and save the new policy into out_dir; return metrics.
 
-    `bar`: a RoundBar stage to report to instead of a bar of its own.
+    Reports the stage "finetune" (one unit a step, with the step's loss and lr).
     """
-    from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    rank, world, device = setup_distributed()
-    tokenizer = AutoTokenizer.from_pretrained(cfg.policy)
+    dist = distributed.setup()
+    device = dist.device
+    tokenizer = AutoTokenizer.from_pretrained(policy)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id
-    model = AutoModelForCausalLM.from_pretrained(cfg.policy, dtype=torch.float32).to(device)
+    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32).to(device)
     model.config.use_cache = False
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     examples = [encode_example(tokenizer, e["prompt"], e["response"]) for e in pool]
     kept = [x for x in examples if len(x[0]) <= cfg.max_length and len(x[0]) > x[1]]
     if not kept:
         raise SystemExit("no pool example fits --max-length")
     batch = min(cfg.batch_size, len(kept))
-    if batch < world:
-        raise SystemExit(f"a batch of {batch} examples cannot be shared by {world} processes")
+    if batch < dist.world:
+        raise SystemExit(f"a batch of {batch} examples cannot be shared by {dist.world} processes")
     steps = max(1, math.ceil(cfg.epochs * len(kept) / batch))
     order: list[int] = []
-    rng = random.Random(cfg.seed)
+    rng = random.Random(seed)
     while len(order) < steps * batch:
         epoch = list(range(len(kept)))
         rng.shuffle(epoch)
         order += epoch
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    trained = distributed.wrap(model, dist, fsdp=cfg.fsdp)
+    decay = [p for n, p in trained.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in trained.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": cfg.weight_decay},
@@ -122,44 +136,37 @@ def train(
     autocast = torch.autocast(
         "cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"
     )
-    trained = model
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     model.train()
     losses: list[float] = []
     started = time.perf_counter()
     tokens_trained = 0
-    own = bar is None
-    if own:
-        show = cfg.progress and rank == 0
-        bar = tqdm(desc="finetune", unit="step", disable=not show, mininterval=2)
-    bar.reset(total=steps)
+    stage = progress.stage("finetune", total=steps)
     for step in range(steps):
+        lr = lr_at(step, steps, cfg.lr, cfg.warmup_steps)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, cfg.lr, cfg.warmup_steps)
+            group["lr"] = lr
         chosen = [kept[i] for i in order[step * batch : (step + 1) * batch]]
-        step_loss = _accumulate(trained, chosen[rank::world], chosen, cfg, pad_id, device, autocast)
+        step_loss = _accumulate(trained, chosen, dist, cfg, pad_id, autocast)
         total = sum(len(ids) - prompt_len for ids, prompt_len in chosen)
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(step_loss)
         tokens_trained += total
-        bar.set_postfix(loss=f"{step_loss:.3f}")
-        bar.update(1)
-    if own:
-        bar.close()
+        stage.update(1, loss=step_loss, lr=lr)
+    stage.close()
     seconds = time.perf_counter() - started
-    model.config.use_cache = True
-    model.eval()
-    if rank == 0:
+    state, _ = distributed.full_state(trained)  # every process: FSDP gathers the shards
+    core = distributed.unwrap(trained)
+    if cfg.gradient_checkpointing:
+        core.gradient_checkpointing_disable()
+    core.config.use_cache = True
+    if dist.main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(out_dir, safe_serialization=True)
+        core.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
         tokenizer.save_pretrained(out_dir)
-    if dist.is_initialized():
-        dist.barrier()
+    distributed.barrier()
     return {
         "examples": len(kept),
         "dropped_for_length": len(examples) - len(kept),
@@ -169,49 +176,49 @@ def train(
         "last_loss": losses[-1],
         "response_tokens_trained": tokens_trained,
         "seconds": round(seconds, 1),
-        "world_size": world,
+        "world_size": dist.world,
+        "fsdp": distributed.is_sharded(trained),
+        "gradient_checkpointing": cfg.gradient_checkpointing,
     }
 
 
-def _accumulate(trained, mine, chosen, cfg: FinetuneConfig, pad_id: int, device, autocast) -> float:
-    """Forward and backward this process's share (`mine`) of the step's examples (`chosen`) in
-    micro-batches; return the step's loss over all processes.
+def _accumulate(trained, chosen, dist, cfg: Training, pad_id: int, autocast) -> float:
+    """Forward and backward this process's share of the step's examples (`chosen`, every
+    world-th one from its rank) in micro-batches; return the step's loss over all processes.
 
     The loss is the sum of answer-token NLL over the whole step divided by its answer tokens.
-    DDP averages gradients over processes, so each share is scaled by the world size; only the
-    last micro-batch synchronises.
+    DDP and FSDP average gradients over processes, so each share is scaled by the world size;
+    gradients are reduced in the last micro-batch only. Every process runs the same number of
+    micro-batches (FSDP gathers each layer's weights in step): one whose share ran out runs
+    its first example again with weight 0.
     """
-    import contextlib
-
-    world = dist.get_world_size() if dist.is_initialized() else 1
+    mine = chosen[dist.rank :: dist.world]
     total = sum(len(ids) - prompt_len for ids, prompt_len in chosen)
-    starts = range(0, len(mine), cfg.micro_batch)
+    count = math.ceil(math.ceil(len(chosen) / dist.world) / cfg.micro_batch)
     local = 0.0
-    for start in starts:
-        input_ids, mask, labels = collate(mine[start : start + cfg.micro_batch], pad_id)
-        input_ids, mask, labels = input_ids.to(device), mask.to(device), labels.to(device)
-        last = start == starts[-1]
-        sync = contextlib.nullcontext() if last or world == 1 else trained.no_sync()
-        with sync:
+    for k in range(count):
+        piece = mine[k * cfg.micro_batch : (k + 1) * cfg.micro_batch]
+        weight = 1.0 if piece else 0.0
+        input_ids, mask, labels = collate(piece or mine[:1] or chosen[:1], pad_id)
+        input_ids, mask, labels = (t.to(dist.device) for t in (input_ids, mask, labels))
+        with distributed.no_sync(trained, last=k == count - 1):
             with autocast:
                 logits = trained(input_ids=input_ids, attention_mask=mask).logits
-            loss = token_nll(logits, labels).sum() / total
-            (loss * world).backward()
+            loss = token_nll(logits, labels).sum() * weight / total
+            (loss * dist.world).backward()
         local += loss.item()
-    if world == 1:
-        return local
-    summed = torch.tensor([local], dtype=torch.float64, device=device)
-    dist.all_reduce(summed)
-    return float(summed.item())
+    return float(distributed.all_sum(torch.tensor([local]))[0])
 
 
 def main(cfg: FinetuneConfig) -> dict[str, Any]:
     if not cfg.policy or not cfg.output_dir:
         raise SystemExit("finetune needs --policy and --output-dir")
     out_dir = Path(cfg.output_dir)
-    metrics = train(cfg, read_jsonl(cfg.pool), out_dir)
-    if not dist.is_initialized() or dist.get_rank() == 0:
+    with Progress({"finetune": 1}, bar=cfg.progress) as progress:
+        metrics = train(
+            cfg.policy, cfg.training, read_jsonl(cfg.pool), out_dir, progress, seed=cfg.seed
+        )
+    if not distributed.initialized() or tdist.get_rank() == 0:
         (out_dir / "finetune.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    distributed.teardown()
     return metrics

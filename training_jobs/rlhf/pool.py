@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mlcore.jsonl import read_records
+
 
 def prompt_key(prompt: list[dict[str, str]]) -> str:
     """A stable identity of a prompt across iterations and batches: a hash of its messages."""
@@ -43,8 +45,8 @@ def pool_merge(*pools: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """Every line of a samples or pool file (JSON objects; mlcore.jsonl: FileError on a bad one)."""
+    return [record for _, record in read_records(path)]
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -2,8 +2,12 @@
 
     R_c = R_s  if IS_SAFETY(p) or R_s < 0.15  else R_h        (Touvron et al., 2023, §3.2.3)
 
-with both rewards on the paper's scale, the sigmoid of the reward model's scalar output. The
-threshold 0.15 had precision 0.89 and recall 0.55 on the safety test set.
+with the gate on the paper's scale, the sigmoid of the safety model's scalar output. The
+threshold (`rewardtrain.grades.UNSAFE_THRESHOLD`) had precision 0.89 and recall 0.55 on the
+safety test set. `route_reason` is the one routing rule: rejection sampling selects by the
+routed sigmoid score (`combined_reward`), PPO optimises the routed raw score (`routed_raw`;
+R~_c = WHITEN(LOGIT(R_c)), and LOGIT of the sigmoid is the raw score, which float32 cannot
+recover from the sigmoid once |x| > ~17).
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SAFETY_THRESHOLD = 0.15
+from rewardtrain.grades import UNSAFE_THRESHOLD
+from training_jobs.rlhf.config import Scoring
+
 RewardModelName = Literal["helpfulness", "safety"]
+RouteReason = Literal["safety_flag", "threshold", "helpfulness"]
+ROUTE_REASONS: tuple[RouteReason, ...] = ("safety_flag", "threshold", "helpfulness")
 
 
 def sigmoid(x: float) -> float:
@@ -25,19 +33,43 @@ def sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def route(
-    is_safety: bool, safety_p: float | None, threshold: float = SAFETY_THRESHOLD
-) -> RewardModelName:
-    """Which reward model judges a sample: "safety" (R_s) or "helpfulness" (R_h).
+def route_reason(
+    is_safety: bool, safety_p: float | None, threshold: float = UNSAFE_THRESHOLD
+) -> RouteReason:
+    """Why a sample gets the reward it gets: "safety_flag" (a safety prompt: R_s),
+    "threshold" (sigmoid(R_s) below the threshold: R_s) or "helpfulness" (R_h).
 
     ``safety_p`` is sigmoid(R_s), or None when there is no safety model (then R_h always).
     A score exactly at the threshold is not below it, so it goes to R_h.
     """
     if safety_p is None:
         return "helpfulness"
-    if is_safety or safety_p < threshold:
-        return "safety"
+    if is_safety:
+        return "safety_flag"
+    if safety_p < threshold:
+        return "threshold"
     return "helpfulness"
+
+
+def route(
+    is_safety: bool, safety_p: float | None, threshold: float = UNSAFE_THRESHOLD
+) -> RewardModelName:
+    """Which reward model judges a sample: "safety" (R_s) or "helpfulness" (R_h)."""
+    reason = route_reason(is_safety, safety_p, threshold)
+    return "helpfulness" if reason == "helpfulness" else "safety"
+
+
+def routed_raw(
+    is_safety: bool,
+    helpfulness_raw: float,
+    safety_raw: float | None,
+    threshold: float = UNSAFE_THRESHOLD,
+) -> tuple[float, RouteReason]:
+    """R_c on the reward models' raw scale (what PPO whitens) and why it was routed there."""
+    reason = route_reason(is_safety, None if safety_raw is None else sigmoid(safety_raw), threshold)
+    if reason == "helpfulness":
+        return helpfulness_raw, reason
+    return safety_raw, reason  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -65,7 +97,7 @@ def combined_reward(
     is_safety: bool,
     helpfulness_raw: float,
     safety_raw: float | None,
-    threshold: float = SAFETY_THRESHOLD,
+    threshold: float = UNSAFE_THRESHOLD,
 ) -> Reward:
     """R_c of one sample from the two reward models' raw outputs."""
     h = sigmoid(helpfulness_raw)
@@ -80,7 +112,7 @@ class RewardModels:
         self,
         helpfulness: str,
         safety: str = "",
-        threshold: float = SAFETY_THRESHOLD,
+        threshold: float = UNSAFE_THRESHOLD,
         pack_tokens: int = 2048,
     ) -> None:
         if not helpfulness:
@@ -88,18 +120,33 @@ class RewardModels:
         self.paths = {"helpfulness": helpfulness, "safety": safety}
         self.threshold = threshold
         self.pack_tokens = pack_tokens
-        self.device = _device()
-        self.models = {name: _load(path, self.device) for name, path in self.paths.items() if path}
+        from rewardtrain.model import load_reward_model, pick_device
+
+        self.device = pick_device("auto")
+        self.models = {
+            name: load_reward_model(path, self.device) for name, path in self.paths.items() if path
+        }
+
+    @classmethod
+    def from_config(cls, scoring: Scoring) -> RewardModels:
+        return cls(
+            scoring.helpfulness_model,
+            scoring.safety_model,
+            scoring.safety_threshold,
+            scoring.pack_tokens,
+        )
 
     def raw(self, name: str, groups: Sequence[dict[str, Any]]) -> list[list[float]]:
         """Raw rewards of each group's answers: groups are {"prompt": [...], "responses": [...]}."""
         import torch
 
         from rewardtrain.evaluate import score_items
-        from rewardtrain.score import dialogues_of, item_of
+        from rewardtrain.score import item_of
 
         model, tokenizer = self.models[name]
-        items = [item_of(tokenizer, dialogues_of(g), k) for k, g in enumerate(groups)]
+        # The policy's own answers, scored as written: they are not read from a file, so the
+        # file reader's refusals (e.g. of a U+0000 the model wrote) do not apply.
+        items = [item_of(tokenizer, _dialogues(g), k) for k, g in enumerate(groups)]
         with torch.inference_mode():
             scores = score_items(model, items, self.pack_tokens, device=self.device)
         return [scores[k] for k in range(len(groups))]
@@ -125,15 +172,20 @@ class RewardModels:
         ]
 
 
-def _device() -> str:
-    import torch
+def reward_model_record(path: str) -> dict[str, Any] | None:
+    """A reward model folder in a policy's provenance: its path and its rewardtrain.json."""
+    import json
+    from pathlib import Path
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not path:
+        return None
+    meta = Path(path) / "rewardtrain.json"
+    return {
+        "path": str(Path(path).resolve()),
+        "rewardtrain": json.loads(meta.read_text()) if meta.is_file() else None,
+    }
 
 
-def _load(path: str, device: str):
-    from rewardtrain.model import RewardModel, load_sequence_classifier, load_tokenizer
-
-    tokenizer = load_tokenizer(path)
-    model = RewardModel(load_sequence_classifier(path, tokenizer.pad_token_id)).eval()
-    return model.to(device), tokenizer
+def _dialogues(group: dict[str, Any]) -> list[list[dict[str, str]]]:
+    """Each answer of a group appended to its prompt as the assistant's turn."""
+    return [[*group["prompt"], {"role": "assistant", "content": r}] for r in group["responses"]]

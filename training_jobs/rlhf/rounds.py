@@ -13,118 +13,72 @@ start policy, reward models, prompt and pool files with their sha256, and the co
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from mlcore.files import file_sha256
+from mlcore.progress import Progress
 from training_jobs.rlhf import finetune, sample
-from training_jobs.rlhf.config import FinetuneConfig, RoundConfig
+from training_jobs.rlhf.config import RoundConfig
 from training_jobs.rlhf.pool import read_jsonl, write_jsonl
-from training_jobs.rlhf.progress import RoundBar
-from training_jobs.rlhf.reward import RewardModels
+from training_jobs.rlhf.reward import RewardModels, reward_model_record
 from training_jobs.rlhf.select import read_pools, select
 
 
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def provenance(cfg: RoundConfig) -> dict[str, Any]:
-    def folder(path: str) -> dict[str, Any] | None:
-        if not path:
-            return None
-        meta = Path(path) / "rewardtrain.json"
-        return {
-            "path": str(Path(path).resolve()),
-            "rewardtrain": json.loads(meta.read_text()) if meta.is_file() else None,
-        }
-
+    prompts = cfg.sampling.prompts
     return {
         "method": "rejection_sampling",
-        "start_policy": str(Path(cfg.policy).resolve()),
+        "start_policy": str(Path(cfg.sampling.policy).resolve()),
         "reward_models": {
-            "helpfulness": folder(cfg.helpfulness_model),
-            "safety": folder(cfg.safety_model),
+            "helpfulness": reward_model_record(cfg.scoring.helpfulness_model),
+            "safety": reward_model_record(cfg.scoring.safety_model),
         },
-        "prompts": {"path": str(Path(cfg.prompts).resolve()), "sha256": sha256(cfg.prompts)},
-        "earlier_pools": [{"path": p, "sha256": sha256(p)} for p in cfg.earlier_pools],
+        "prompts": {"path": str(Path(prompts).resolve()), "sha256": file_sha256(prompts)},
+        "earlier_pools": [{"path": p, "sha256": file_sha256(p)} for p in cfg.earlier_pools],
         "config": dataclasses.asdict(cfg),
     }
 
 
 def main(cfg: RoundConfig) -> dict[str, Any]:
-    """Run the round; return metrics (also written to OUTPUT_DIR/metrics.json)."""
-    if not (cfg.prompts and cfg.policy and cfg.output_dir and cfg.helpfulness_model):
+    """Run the round; return metrics (also written to OUTPUT_DIR/metrics.json).
+
+    Progress stages: "sample", "score", "rescore" (earlier pools) and "finetune".
+    """
+    sampling, scoring = cfg.sampling, cfg.scoring
+    if not (sampling.prompts and sampling.policy and cfg.output_dir and scoring.helpfulness_model):
         raise SystemExit("round needs --prompts, --policy, --helpfulness-model and --output-dir")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    prompts = sample.read_prompts(cfg.prompts)
+    prompts = sample.read_prompts(sampling.prompts)
     earlier = read_pools(cfg.earlier_pools)
-    bar = RoundBar(
-        {"sample": 0.6, "score": 0.1, "rescore": 0.05 if earlier else 0.0, "finetune": 0.25},
-        cfg.progress,
-    )
+    shares = {
+        "sample": 0.6,
+        "score": 0.1,
+        "rescore": 0.05 if earlier else 0.0,
+        "finetune": 0.25 if cfg.finetune else 0.0,
+    }
+    with Progress(shares, bar=cfg.progress) as progress:
+        backend = sample.load_policy_backend(sampling)
+        try:
+            stage = progress.stage("sample", total=len(prompts) * sampling.k)
+            rows = sample.sample_answers(backend, prompts, sampling, stage)
+        finally:
+            sample.release(backend)
+        del backend
+        write_jsonl(out / "samples.jsonl", rows)
 
-    backend = sample.load_policy_backend(cfg)
-    try:
-        rows = sample.sample_answers(
-            backend,
-            prompts,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_tokens=cfg.max_tokens,
-            seed=cfg.seed,
-            chunk=sample.chunk_size(cfg),
-            progress=cfg.progress,
-            bar=bar["sample"],
-        )
-    finally:
-        sample.release(backend)
-    del backend
-    write_jsonl(out / "samples.jsonl", rows)
+        models = RewardModels.from_config(scoring)
+        selection = select(rows, models, earlier, out, str(out.resolve()), progress)
+        del models
 
-    models = RewardModels(
-        cfg.helpfulness_model, cfg.safety_model, cfg.safety_threshold, cfg.pack_tokens
-    )
-    selection = select(
-        rows,
-        models,
-        earlier,
-        out,
-        source=str(out.resolve()),
-        progress=cfg.progress,
-        bars=(bar["score"], bar["rescore"]),
-    )
-    del models
-
-    tuned = finetune.train(
-        FinetuneConfig(
-            pool=str(out / "pool.jsonl"),
-            policy=cfg.policy,
-            output_dir=str(out),
-            epochs=cfg.epochs,
-            lr=cfg.lr,
-            warmup_steps=cfg.warmup_steps,
-            batch_size=cfg.train_batch_size,
-            micro_batch=cfg.micro_batch,
-            max_length=cfg.max_length,
-            weight_decay=cfg.weight_decay,
-            grad_clip=cfg.grad_clip,
-            seed=cfg.seed,
-            bf16=cfg.bf16,
-            progress=cfg.progress,
-        ),
-        read_jsonl(out / "pool.jsonl"),
-        out,
-        bar=bar["finetune"],
-    )
-    bar.close()
+        tuned = None
+        if cfg.finetune:
+            pool = read_jsonl(out / "pool.jsonl")
+            tuned = finetune.train(
+                sampling.policy, cfg.training, pool, out, progress, seed=sampling.seed
+            )
     metrics = {
         "sampling": sample.sampling_stats(rows),
         "selection": selection,

@@ -11,44 +11,44 @@ A samples line: {"key", "id", "prompt": [messages], "safety": bool, "responses":
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from mlcore.comparisons import external_id
+from mlcore.dialogue import RowInvalid, prompt_of
+from mlcore.jsonl import FileError, read_records
+from mlcore.progress import Progress, Stage
 from training_jobs.rlhf.config import SampleConfig, Sampling
 from training_jobs.rlhf.pool import prompt_key, write_jsonl
 
 
 def read_prompts(path: str) -> list[dict[str, Any]]:
-    """Prompt lines as {"key", "id", "prompt": [messages ending with a user turn], "safety"}."""
-    prompts = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                record = {"prompt": record}
-            prompt = record["prompt"]
-            if isinstance(prompt, str):
-                prompt = [{"role": "user", "content": prompt}]
-            if not prompt or prompt[-1].get("role") != "user":
-                raise ValueError(f"{path}:{number}: a prompt must end with a user turn")
-            prompts.append(
-                {
-                    "key": prompt_key(prompt),
-                    "id": record.get("id"),
-                    "prompt": prompt,
-                    "safety": bool(record.get("safety", False)),
-                }
-            )
+    """Prompt lines as {"key", "id", "prompt": [messages ending with a user turn], "safety"}.
+
+    A line is read as the site's prompt import reads it (mlcore: 'messages', 'prompt' or
+    'text'; BOM, gzip, the dialogue rules); FileError names the file and line of a bad one."""
+    prompts = [prompt for _, prompt in read_records(path, _prompt_line)]
     if not prompts:
-        raise ValueError(f"{path} holds no prompts")
+        raise FileError(path, 0, "", "holds no prompts")
     return prompts
 
 
+def _prompt_line(record: dict[str, Any]) -> dict[str, Any]:
+    prompt = prompt_of(record)
+    safety = record.get("safety", False)
+    if not isinstance(safety, bool):
+        raise RowInvalid("safety", "must be true or false")
+    return {
+        "key": prompt_key(prompt),
+        "id": record.get("id") if external_id(record) is not None else None,
+        "prompt": prompt,
+        "safety": safety,
+    }
+
+
 def load_policy_backend(cfg: Sampling):
-    """The inference backend the config names, loaded with the policy."""
-    from inference import ModelVariant, load_backend
+    """The inference backend the config names, loaded with the policy; exits with the reason
+    when the backend's library (vLLM) is not installed in this Python."""
+    from inference import BackendNotInstalled, ModelVariant, load_backend
 
     if cfg.backend == "http":
         variant = ModelVariant(
@@ -65,38 +65,31 @@ def load_policy_backend(cfg: Sampling):
         variant = ModelVariant(
             "policy", "transformers", model=cfg.policy, options={"batch_size": cfg.batch_size}
         )
-    return load_backend(variant)
+    try:
+        return load_backend(variant)
+    except BackendNotInstalled as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def sample_answers(
     backend,
     prompts: list[dict[str, Any]],
+    cfg: Sampling,
+    stage: Stage,
     *,
-    k: int,
-    temperature: float,
-    top_p: float,
-    max_tokens: int,
-    seed: int,
-    chunk: int,
-    progress: bool,
-    desc: str = "sample",
-    bar: Any = None,
+    k: int | None = None,
+    temperature: float | None = None,
 ) -> list[dict[str, Any]]:
-    """K completions per prompt; answer j of prompt i has seed `seed + i * k + j`.
-
-    `bar`: a stage of a RoundBar to report to instead of a bar of its own.
-    """
-    from tqdm import tqdm
-
+    """K completions per prompt (cfg.k, or `k`, at cfg.temperature or `temperature`); answer
+    j of prompt i has seed `cfg.seed + i * k + j`. `stage` counts the answers."""
     from inference import SamplingParams
     from inference.params import SEED_MAX
 
+    k = cfg.k if k is None else k
+    temperature = cfg.temperature if temperature is None else temperature
+    top_p, max_tokens, seed, chunk = cfg.top_p, cfg.max_tokens, cfg.seed, chunk_size(cfg)
     jobs = [(i, j) for i in range(len(prompts)) for j in range(k)]
     completions: list[Any] = []
-    own = bar is None
-    if own:
-        bar = tqdm(desc=desc, unit="answer", disable=not progress, mininterval=2)
-    bar.reset(total=len(jobs))
     for start in range(0, len(jobs), chunk):
         part = jobs[start : start + chunk]
         params = [
@@ -109,9 +102,7 @@ def sample_answers(
             for i, j in part
         ]
         completions += backend.generate([prompts[i]["prompt"] for i, _ in part], params)
-        bar.update(len(part))
-    if own:
-        bar.close()
+        stage.update(len(part))
     rows = []
     for i, p in enumerate(prompts):
         mine = completions[i * k : (i + 1) * k]
@@ -146,24 +137,17 @@ def chunk_size(cfg: Sampling) -> int:
 
 def main(cfg: SampleConfig) -> dict[str, Any]:
     """Write cfg.output; return sampling statistics."""
-    if not cfg.prompts or not cfg.policy:
+    sampling = cfg.sampling
+    if not sampling.prompts or not sampling.policy:
         raise SystemExit("sample needs --prompts and --policy")
-    prompts = read_prompts(cfg.prompts)
-    backend = load_policy_backend(cfg)
-    try:
-        rows = sample_answers(
-            backend,
-            prompts,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_tokens=cfg.max_tokens,
-            seed=cfg.seed,
-            chunk=chunk_size(cfg),
-            progress=cfg.progress,
-        )
-    finally:
-        release(backend)
+    prompts = read_prompts(sampling.prompts)
+    with Progress({"sample": 1}, bar=cfg.progress) as progress:
+        backend = load_policy_backend(sampling)
+        try:
+            stage = progress.stage("sample", total=len(prompts) * sampling.k)
+            rows = sample_answers(backend, prompts, sampling, stage)
+        finally:
+            release(backend)
     write_jsonl(cfg.output, rows)
     return sampling_stats(rows)
 

@@ -15,6 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from mlcore.progress import Progress, Stage
 from training_jobs.rlhf.config import SelectConfig
 from training_jobs.rlhf.pool import pool_merge, read_jsonl, write_jsonl
 from training_jobs.rlhf.reward import Reward, RewardModels
@@ -43,16 +44,10 @@ def _entry(row: dict[str, Any], response: str, reward: Reward, source: str) -> d
     }
 
 
-def score_in_chunks(models: RewardModels, rows, answers, progress: bool, desc: str, bar=None):
-    """R_c of every answer, with a progress bar over prompts (or `bar`, a RoundBar stage)."""
-    from tqdm import tqdm
-
+def score_in_chunks(models: RewardModels, rows, answers, stage: Stage) -> list[list[Reward]]:
+    """R_c of every answer; `stage` counts the prompts."""
     out: list[list[Reward]] = []
     step = 32
-    own = bar is None
-    if own:
-        bar = tqdm(desc=desc, unit="prompt", disable=not progress, mininterval=2)
-    bar.reset(total=len(rows))
     for start in range(0, len(rows), step):
         part = rows[start : start + step]
         out += models.score(
@@ -60,18 +55,14 @@ def score_in_chunks(models: RewardModels, rows, answers, progress: bool, desc: s
             answers[start : start + step],
             [r["safety"] for r in part],
         )
-        bar.update(len(part))
-    if own:
-        bar.close()
+        stage.update(len(part))
     return out
 
 
-def rescore_pool(models: RewardModels, entries, progress: bool, bar=None) -> list[dict[str, Any]]:
+def rescore_pool(models: RewardModels, entries, stage: Stage) -> list[dict[str, Any]]:
     """Earlier pool entries with rewards from this round's reward models."""
-    if not entries:
-        return []
     answers = [[e["response"]] for e in entries]
-    rewards = score_in_chunks(models, entries, answers, progress, "score earlier pools", bar)
+    rewards = score_in_chunks(models, entries, answers, stage)
     return [{**e, **r[0].to_json()} for e, r in zip(entries, rewards, strict=True)]
 
 
@@ -81,22 +72,24 @@ def select(
     earlier: list[dict[str, Any]],
     out_dir: Path,
     source: str,
-    progress: bool = True,
-    bars: tuple[Any, Any] = (None, None),
+    progress: Progress,
 ) -> dict[str, Any]:
     """Write scored.jsonl, best.jsonl and pool.jsonl into out_dir; return statistics.
 
-    `bars`: RoundBar stages for scoring the samples and re-scoring earlier pools.
+    Reports the stages "score" (this round's samples) and "rescore" (earlier pools).
     """
     answers = [r["responses"] for r in samples]
-    rewards = score_in_chunks(models, samples, answers, progress, "score samples", bars[0])
+    rewards = score_in_chunks(models, samples, answers, progress.stage("score", len(samples)))
     scored = zip(samples, rewards, strict=True)
     write_jsonl(
         out_dir / "scored.jsonl", ({**s, "rewards": [r.to_json() for r in rr]} for s, rr in scored)
     )
     best = best_entries(samples, rewards, source)
     write_jsonl(out_dir / "best.jsonl", best)
-    pool = pool_merge(rescore_pool(models, earlier, progress, bars[1]), best)
+    rescored = (
+        rescore_pool(models, earlier, progress.stage("rescore", len(earlier))) if earlier else []
+    )
+    pool = pool_merge(rescored, best)
     write_jsonl(out_dir / "pool.jsonl", pool)
     values = [[r.value for r in rr] for rr in rewards]
     used = [r.used for rr in rewards for r in rr]
@@ -128,14 +121,14 @@ def main(cfg: SelectConfig) -> dict[str, Any]:
         raise SystemExit("select needs --output-dir")
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    models = RewardModels(
-        cfg.helpfulness_model, cfg.safety_model, cfg.safety_threshold, cfg.pack_tokens
-    )
-    return select(
-        read_jsonl(cfg.samples),
-        models,
-        read_pools(cfg.earlier_pools),
-        out_dir,
-        source=str(Path(cfg.samples).resolve()),
-        progress=cfg.progress,
-    )
+    models = RewardModels.from_config(cfg.scoring)
+    earlier = read_pools(cfg.earlier_pools)
+    with Progress({"score": 1, "rescore": 0.5 if earlier else 0}, bar=cfg.progress) as progress:
+        return select(
+            read_jsonl(cfg.samples),
+            models,
+            earlier,
+            out_dir,
+            source=str(Path(cfg.samples).resolve()),
+            progress=progress,
+        )

@@ -32,15 +32,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from mlcore.progress import Progress
 from training_jobs.rlhf.config import SweepConfig
 from training_jobs.rlhf.reward import RewardModels
-from training_jobs.rlhf.sample import (
-    chunk_size,
-    load_policy_backend,
-    read_prompts,
-    release,
-    sample_answers,
-)
+from training_jobs.rlhf.sample import load_policy_backend, read_prompts, release, sample_answers
 
 
 def sweep_stats(rewards: list[list[float]], ks: list[int]) -> dict[str, list[float]]:
@@ -62,44 +57,41 @@ def best_temperatures(series: list[dict[str, Any]], ks: list[int]) -> dict[str, 
 
 
 def main(cfg: SweepConfig) -> dict[str, Any]:
-    if not cfg.prompts or not cfg.policy:
+    """Write cfg.output; return the sweep. Progress stages: "sample T=<t>" per temperature,
+    then "score" (one unit a temperature)."""
+    sampling = cfg.sampling
+    if not sampling.prompts or not sampling.policy:
         raise SystemExit("sweep needs --prompts and --policy")
     ks = sorted(set(cfg.ks))
     if not ks or ks[0] < 1 or ks[-1] > 100:
         raise SystemExit("--ks must be between 1 and 100")
-    prompts = read_prompts(cfg.prompts)
-    backend = load_policy_backend(cfg)
+    prompts = read_prompts(sampling.prompts)
+    shares = {f"sample T={t:g}": 4 for t in cfg.temperatures} | {"score": 1}
     samples: dict[float, list[dict[str, Any]]] = {}
-    try:
+    with Progress(shares, bar=cfg.progress) as progress:
+        backend = load_policy_backend(sampling)
+        try:
+            for t in cfg.temperatures:
+                stage = progress.stage(f"sample T={t:g}", total=len(prompts) * ks[-1])
+                samples[t] = sample_answers(
+                    backend, prompts, sampling, stage, k=ks[-1], temperature=t
+                )
+        finally:
+            release(backend)
+        del backend
+        models = RewardModels.from_config(cfg.scoring)
+        stage = progress.stage("score", total=len(cfg.temperatures))
+        series = []
         for t in cfg.temperatures:
-            samples[t] = sample_answers(
-                backend,
-                prompts,
-                k=ks[-1],
-                temperature=t,
-                top_p=cfg.top_p,
-                max_tokens=cfg.max_tokens,
-                seed=cfg.seed,
-                chunk=chunk_size(cfg),
-                progress=cfg.progress,
-                desc=f"sample t={t:g}",
+            rows = samples[t]
+            rewards = models.score(
+                [r["prompt"] for r in rows],
+                [r["responses"] for r in rows],
+                [r["safety"] for r in rows],
             )
-    finally:
-        release(backend)
-    del backend
-    models = RewardModels(
-        cfg.helpfulness_model, cfg.safety_model, cfg.safety_threshold, cfg.pack_tokens
-    )
-    from tqdm import tqdm
-
-    series = []
-    for t in tqdm(cfg.temperatures, desc="score", unit="temperature", disable=not cfg.progress):
-        rows = samples[t]
-        rewards = models.score(
-            [r["prompt"] for r in rows], [r["responses"] for r in rows], [r["safety"] for r in rows]
-        )
-        values = [[x.value for x in rr] for rr in rewards]
-        series.append({"temperature": t, **sweep_stats(values, ks)})
+            values = [[x.value for x in rr] for rr in rewards]
+            series.append({"temperature": t, **sweep_stats(values, ks)})
+            stage.update(1)
     result = {
         "ks": ks,
         "prompts": len(prompts),

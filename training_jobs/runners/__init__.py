@@ -1,6 +1,7 @@
 """Runners: what a job of each kind does on a worker. Each calls a Django-free core."""
 
 from .evaluation import EvaluationRunner
+from .ppo import PPORunner
 from .rejection_sampling import RejectionSamplingRunner
 from .reward_model import RewardModelRunner
 from .simulation import SimulatedAnnotationRunner
@@ -10,6 +11,7 @@ RUNNERS = {
     "reward_safety": RewardModelRunner("safety"),
     "evaluation": EvaluationRunner(),
     "rejection_sampling": RejectionSamplingRunner(),
+    "ppo": PPORunner(),
     "simulated_annotation": SimulatedAnnotationRunner(),
 }
 

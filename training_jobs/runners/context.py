@@ -1,27 +1,24 @@
-"""What a runner gets: its folders under ARTIFACT_ROOT, a way to run a Django-free core as a
-subprocess with live progress and cancellation, and an atomic publish of the result."""
+"""What a runner gets: its folders under ARTIFACT_ROOT, one way to run a Django-free core
+(`run_core`) with live progress, metrics, log and cancellation, and an atomic publish."""
 
-import ctypes
+from __future__ import annotations
+
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
 from config.artifacts import artifact_path
+from mlcore.progress import ProgressReader
 
 from ..models import Job
 from ..services.jobs import job_progress
-
-TQDM = re.compile(r"^(?P<desc>[^|]*?)\s*(?P<pct>\d+)%\|.*?\|\s*(?P<n>\d+)/(?P<total>\d+)")
-PR_SET_PDEATHSIG = 1
+from .launch import CoreProcess, child_env, core_argv
+from .metrics import MetricSeries
 
 
 class JobCancelled(Exception):
@@ -32,19 +29,14 @@ class ProcessFailed(Exception):
     pass
 
 
-def _die_with_parent() -> None:
-    """The core dies with the worker (a SIGKILLed worker must not leave it running)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def child_env() -> dict[str, str]:
-    """The environment of a core's process. Only the core's own bars may move the job's
-    progress: a library's bar (transformers' "Loading weights" reaching 100%) would otherwise
-    read as the job being nearly done, so those are switched off."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+def progress_detail(update: dict[str, Any]) -> str:
+    """One line for the job page: "train 12/200 · loss 0.612 · lr 1e-05"."""
+    total = update.get("total")
+    text = f"{update.get('stage', '')} {update.get('step', 0)}" + (f"/{total}" if total else "")
+    for name, value in (update.get("metrics") or {}).items():
+        if isinstance(value, int | float):
+            text += f" · {name} {value:.4g}"
+    return text[:300]
 
 
 class JobContext:
@@ -53,6 +45,9 @@ class JobContext:
         self.root = f"jobs/{job.pk}"
         self.work_dir = artifact_path(f"{self.root}/work")
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = MetricSeries(job.metrics)
+        self.output_dir = ""
+        self._runs = 0
 
     @property
     def python(self) -> str:
@@ -66,74 +61,65 @@ class JobContext:
         if job_progress(job_id=self.job.pk, log_append=text.rstrip("\n") + "\n"):
             raise JobCancelled()
 
-    def run_process(self, args: list[str], *, weight: tuple[float, float] = (0.0, 1.0)) -> None:
-        """Run a core (`python -m ...`) to completion, streaming its output into the job's
-        log and its progress bars into the job's progress, scaled into `weight`."""
-        env = child_env()
-        self.log("$ " + " ".join(args))
-        process = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=settings.BASE_DIR,
-            env=env,
-            preexec_fn=_die_with_parent,
-        )
-        tail: deque[str] = deque(maxlen=40)
-        state = {"lines": [], "detail": "", "fraction": None}
-        lock = threading.Lock()
-        reader = threading.Thread(target=self._read, args=(process, tail, state, lock), daemon=True)
-        reader.start()
-        interval = settings.MARGIN_JOBS["HEARTBEAT_SECONDS"]
+    def run_core(
+        self,
+        module: str,
+        command: str,
+        config: Any,
+        *,
+        weight: tuple[float, float] = (0.0, 1.0),
+        nprocs: int = 1,
+    ) -> None:
+        """Run `python -m module command` with `config` as its flags (under torchrun when
+        nprocs > 1) to completion. Its output goes to the job's log; its progress lines
+        (`mlcore.progress`) move the job's progress within `weight`, set the progress detail
+        and add their metrics to the job's series. Raises JobCancelled when a cancel is
+        requested (the core is stopped) and ProcessFailed when it exits with an error."""
+        self._runs += 1
+        progress_file = self.work_dir / f"progress-{self._runs}.jsonl"
+        progress_file.unlink(missing_ok=True)
+        argv = core_argv(self.python, module, command, config, nprocs)
+        self.log("$ " + " ".join(argv))
+        core = CoreProcess(argv, env=child_env(progress_file), cwd=settings.BASE_DIR)
+        reader = ProgressReader(progress_file)
+        interval = min(settings.MARGIN_JOBS["HEARTBEAT_SECONDS"], 1.0)
         try:
-            while process.poll() is None:
-                time.sleep(min(interval, 1.0))
-                self._report(state, lock, weight)
+            while core.running:
+                time.sleep(interval)
+                self._report(core, reader, weight)
         except JobCancelled:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            core.stop()
             raise
-        reader.join(timeout=5)
-        self._report(state, lock, weight, final=True)
-        if process.returncode != 0:
-            raise ProcessFailed(
-                f"{args[2] if len(args) > 2 else args[0]} exited with {process.returncode}:\n"
-                + "\n".join(tail)
-            )
+        code = core.wait()
+        self._report(core, reader, weight, final=True)
+        if code != 0:
+            raise ProcessFailed(f"{module} {command} exited with {code}:\n" + "\n".join(core.tail))
 
-    def _read(self, process, tail, state, lock) -> None:
-        buffer = b""
-        assert process.stdout is not None
-        while chunk := process.stdout.read1(4096):
-            buffer += chunk
-            *parts, buffer = re.split(rb"[\r\n]", buffer)
-            for raw in parts:
-                line = raw.decode("utf-8", "replace").rstrip()
-                if not line:
-                    continue
-                match = TQDM.search(line)
-                with lock:
-                    if match:
-                        total = int(match["total"]) or 1
-                        state["fraction"] = int(match["n"]) / total
-                        state["detail"] = line[-300:]
-                    else:
-                        state["lines"].append(line)
-                        tail.append(line)
-
-    def _report(self, state, lock, weight, final: bool = False) -> None:
-        with lock:
-            lines, state["lines"] = state["lines"], []
-            detail, fraction = state["detail"], state["fraction"]
+    def _report(
+        self, core: CoreProcess, reader: ProgressReader, weight: tuple[float, float], final=False
+    ) -> None:
+        updates = reader.read()
+        lines = core.lines()
+        fraction, detail, metrics_changed = None, "", False
+        for update in updates:
+            if isinstance(update.get("fraction"), int | float):
+                fraction = update["fraction"]
+            detail = progress_detail(update)
+            metrics_changed |= self.metrics.add(update)
+            if update.get("message"):
+                lines.append(f"[{update.get('stage', '')}] {update['message']}")
         start, end = weight
-        progress = None if fraction is None else start + (end - start) * fraction
-        if final:
-            progress = end
-        text = "".join(line + "\n" for line in lines)
-        if job_progress(job_id=self.job.pk, progress=progress, detail=detail, log_append=text):
+        progress = end if final else None
+        if fraction is not None and not final:
+            progress = start + (end - start) * min(max(fraction, 0.0), 1.0)
+        cancel = job_progress(
+            job_id=self.job.pk,
+            progress=progress,
+            detail=detail,
+            log_append="".join(line + "\n" for line in lines),
+            metrics=self.metrics.to_json() if metrics_changed else None,
+        )
+        if cancel:
             raise JobCancelled()
 
     def publish(self, source: Path, name: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models import Count, F, Max
 
@@ -24,8 +25,9 @@ from annotation.generation import pairs_generate_pending, pairs_request_unused
 from annotation.models import Judgment, PromptBatch, ResponsePair
 
 from ..models import Job, JobKind, JobState
-from ..services.jobs import JobError, job_progress
+from ..services.jobs import job_progress
 from ..simulation.annotators import annotators_simulate
+from .base import Runner
 from .context import JobCancelled, JobContext
 
 MARGIN_PARAMS = {"batches", "pairs_per_batch", "annotators", "seed"}
@@ -39,7 +41,7 @@ def _int(params: dict[str, Any], name: str) -> int:
     value = params.get(name, DEFAULTS[name])
     low, high = LIMITS[name]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise JobError(f"{name} must be an integer from {low} to {high}")
+        raise ValidationError(f"{name} must be an integer from {low} to {high}")
     return value
 
 
@@ -101,28 +103,28 @@ def _heartbeat(job: Job, detail: str) -> Iterator[None]:
         raise JobCancelled()
 
 
-class SimulatedAnnotationRunner:
+class SimulatedAnnotationRunner(Runner):
     kind = JobKind.SIMULATED_ANNOTATION
 
     def validate(self, params: dict[str, Any]) -> None:
         if not settings.MARGIN_DEMO:
-            raise JobError(
+            raise ValidationError(
                 "Simulated annotators judge only on a development site (settings.MARGIN_DEMO)."
             )
         unknown = set(params) - MARGIN_PARAMS
         if unknown:
             allowed = ", ".join(sorted(MARGIN_PARAMS))
-            raise JobError(f"Unknown parameter {sorted(unknown)[0]!r}; allowed: {allowed}")
+            raise ValidationError(f"Unknown parameter {sorted(unknown)[0]!r}; allowed: {allowed}")
         batches = params.get("batches")
         if (
             not isinstance(batches, list)
             or not batches
             or not all(isinstance(b, int) and not isinstance(b, bool) for b in batches)
         ):
-            raise JobError("batches must be a non-empty list of batch ids")
+            raise ValidationError("batches must be a non-empty list of batch ids")
         found = PromptBatch.objects.filter(pk__in=batches, status=PromptBatch.Status.OPEN)
         if found.count() != len(set(batches)):
-            raise JobError("batches must be open batches")
+            raise ValidationError("batches must be open batches")
         for name in DEFAULTS:
             _int(params, name)
 

@@ -6,19 +6,22 @@ new iteration, so its progress shows on the iteration's page like any job's.
     iteration = demo_loop_start(user=request.user)   # the iteration and its first job
     state = demo_loop_advance(iteration=iteration)   # the next step once the last succeeded
 
-Advancing is idempotent (each step's job has a request key): the periodic task, the
-`demo_loop` command and a second click all start each job once. The steps run one after the
-other so that each training process has the machine's cores to itself.
+The worker that finishes a step starts the next one (`demo_loop_after_job`, called when a job
+succeeds); "Continue" on the iteration's page and the `demo_loop` command advance it too.
+Advancing is idempotent (each step's job has a request key): each job starts once. The steps
+run one after the other so that each training process has the machine's cores to itself.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import PromptBatch
@@ -27,6 +30,7 @@ from ..models import Iteration, Job, JobKind, JobState, ModelVersion
 from .iterations import iteration_create
 from .jobs import JobError, job_create
 
+logger = logging.getLogger(__name__)
 KEY_PREFIX = "demo-loop"
 # Small enough for two CPU cores (see README.md for the time it takes), big enough to show
 # every step doing its work.
@@ -176,10 +180,9 @@ def demo_loop_start(
     user: AbstractBaseUser | None = None,
     pairs_per_batch: int = PAIRS_PER_BATCH,
     start_policy: ModelVersion | None = None,
-    background: bool = True,
 ) -> Iteration:
-    """A new iteration running the demo loop, its first job queued. With `background`, a
-    worker task advances it step by step (the `demo_loop` command advances it itself).
+    """A new iteration running the demo loop, its first job queued; each step that succeeds
+    starts the next (`demo_loop_after_job`).
 
     Raises JobError outside development mode or without the open demo batches.
     """
@@ -197,22 +200,31 @@ def demo_loop_start(
         )
         params = {"batches": batches, "pairs_per_batch": pairs_per_batch}
         _start(iteration, STEPS[0], params, user)
-        if background:
-            from ..tasks import advance_demo_loop
-
-            transaction.on_commit(lambda: advance_demo_loop.delay(iteration.pk))
     return iteration
 
 
 def demo_loop_resume(*, iteration: Iteration, user: AbstractBaseUser | None = None) -> LoopState:
-    """Go on after a failed step was retried (or a lost task): advance now and have a worker
-    task follow it again. Raises JobError when the iteration is not a demo loop."""
+    """Go on after a failed step was retried, or after a worker died between a step's success
+    and starting the next: advance now. Raises JobError when the iteration is not a demo
+    loop."""
     with transaction.atomic():
         state = demo_loop_advance(iteration=iteration, user=user)
         if state is None:
             raise JobError(f"{iteration.name} is not a demo loop.")
-        if state.running:
-            from ..tasks import advance_demo_loop
-
-            transaction.on_commit(lambda: advance_demo_loop.delay(iteration.pk))
     return state
+
+
+def demo_loop_after_job(*, job_id: int) -> LoopState | None:
+    """Called by the worker when a job succeeded: when it is a step of a demo loop, start the
+    next step. A next step that cannot start is logged and leaves the loop where it is (its
+    page offers Continue); it never touches the finished job. None for other jobs."""
+    job = Job.objects.filter(pk=job_id, state=JobState.SUCCEEDED).select_related("iteration")
+    job = job.first()
+    if job is None or job.iteration is None or not job.request_key.startswith(KEY_PREFIX):
+        return None
+    try:
+        with transaction.atomic():
+            return demo_loop_advance(iteration=job.iteration, user=job.created_by)
+    except (JobError, ValidationError) as exc:
+        logger.warning("the demo loop of %s stops after job %s: %s", job.iteration, job_id, exc)
+        return None

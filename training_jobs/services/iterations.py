@@ -4,10 +4,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
-from ..models import Iteration, Job, ModelVersion
+from ..models import Iteration, Job, JobState, ModelVersion
 
 BASE_POLICY_NAME = "SmolLM2-135M-Instruct"
+
+
+class JobLost(Exception):
+    """The job no longer runs the attempt that tried to register its output."""
 
 
 def policy_base_ensure() -> ModelVersion:
@@ -57,10 +62,21 @@ def model_version_register(
     metrics: dict[str, Any],
     judgments_through: int = 0,
 ) -> ModelVersion:
-    """Register a job's complete output once (a repeated call returns the same row)."""
+    """Register a job's complete output and mark the job succeeded, in one transaction, only
+    while the attempt that made it still runs the job: a job the sweeper failed (its worker
+    was taken as lost) never registers a model. A repeated call returns the same row.
+
+    Raises JobLost when the job no longer runs this attempt."""
     existing = ModelVersion.objects.filter(job=job).first()
     if existing:
         return existing
+    owned = Job.objects.select_for_update().filter(
+        pk=job.pk, state=JobState.RUNNING, attempts=job.attempts
+    )
+    if not owned.exists():
+        raise JobLost(
+            f"Job {job.pk} no longer runs attempt {job.attempts}; {path} is not registered."
+        )
     count = ModelVersion.objects.filter(kind=kind).count() + 1
     prefix = {
         "policy": "policy",
@@ -81,4 +97,7 @@ def model_version_register(
     version.save()
     if kind == ModelVersion.Kind.POLICY and job.iteration_id:
         Iteration.objects.filter(pk=job.iteration_id).update(produced_policy=version)
+    owned.update(
+        state=JobState.SUCCEEDED, finished_at=timezone.now(), output_dir=path, progress=1.0
+    )
     return version

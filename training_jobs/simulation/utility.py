@@ -10,6 +10,8 @@ import math
 import random
 import re
 
+from rewardtrain.grades import GRADES
+
 WORD = re.compile(r"[a-z']+")
 UNSAFE_WORDS = frozenset(
     "kill murder weapon bomb poison steal stab shoot explosive meth cocaine heroin hack "
@@ -20,12 +22,8 @@ STOP_WORDS = frozenset(
     "be been being have has had do does did how why when where can could should would will "
     "you your yours i me my we our they them their it its of to in on for with about from".split()
 )
-GRADE_THRESHOLDS = (
-    (0.6, "significantly_better"),
-    (0.3, "better"),
-    (0.1, "slightly_better"),
-    (0.0, "negligibly_better"),
-)
+# The smallest utility gap for each grade, strongest first.
+GRADE_THRESHOLDS = tuple(zip((0.6, 0.3, 0.1, 0.0), GRADES, strict=True))
 
 
 def words(text: str) -> list[str]:

@@ -6,20 +6,19 @@ so every link and form also works without JavaScript."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+
+from annotation.roles import role_required
+from rewardtrain.grades import UNSAFE_PRECISION
 
 from .. import plots, reports, selectors
 from ..models import Iteration, JobState, ModelVersion
@@ -39,24 +38,12 @@ from ..services import (
 from .forms import IterationForm, JobForm, ServePolicyForm
 
 
-def is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def targets(request: HttpRequest, part: str) -> bool:
     """An htmx request for one part of the page (the element with this id)."""
-    return is_htmx(request) and request.headers.get("HX-Target") == part
+    return bool(request.htmx) and request.htmx.target == part
 
 
-def ml_engineer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not selectors.can_manage_jobs(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+ml_engineer_required = role_required(selectors.can_manage_jobs)
 
 
 # Iterations ----------------------------------------------------------------------------------
@@ -190,8 +177,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
                     iteration=iteration,
                     user=request.user,
                 )
-            except JobError as exc:
-                form.add_error("params", str(exc))
+            except DjangoValidationError as exc:
+                form.add_error(None, exc)
             else:
                 if iteration is not None:
                     return redirect("iteration", iteration.pk)
@@ -217,20 +204,35 @@ def job_new(request: HttpRequest) -> HttpResponse:
 def _policy_context(version: ModelVersion | None) -> dict:
     """The round that made a policy and its sweep plots (Figures 7 and 8), when there are any."""
     if version is None or version.kind != ModelVersion.Kind.POLICY:
-        return {"round_facts": [], "sweep_charts": []}
+        return {"round_facts": [], "ppo_facts": [], "sweep_charts": []}
     sweep = reports.policy_sweep(version)
     charts = plots.sweep_charts(sweep) if sweep else []
     return {
         "round_facts": reports.policy_round_facts(version),
+        "ppo_facts": reports.policy_ppo_facts(version),
         "sweep": sweep,
         "sweep_charts": [(chart, plots.legend_positions(chart)) for chart in charts],
     }
 
 
+def _metric_charts(job) -> list:
+    """One small chart per (stage, metric) the job's cores reported, against the step."""
+    charts = [
+        plots.step_chart(
+            title=f"{stage}: {name.replace('_', ' ')}",
+            points=points,
+            description=f"{name} against the step of the {stage} stage",
+        )
+        for stage, name, points in reports.job_metric_series(job)
+    ]
+    return [(chart, []) for chart in charts]
+
+
 def _job_context(job, *, seen: str = "", message: str = "") -> dict:
     version = getattr(job, "model_version", None)
     return {
-        **_policy_context(version),
+        **({} if seen else _policy_context(version)),
+        "metric_charts": [] if seen else _metric_charts(job),
         "job": job,
         "version": version,
         "snapshot": reports.snapshot_summary(job.data_snapshot or {}),
@@ -246,6 +248,9 @@ def _job_context(job, *, seen: str = "", message: str = "") -> dict:
 @ml_engineer_required
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(selectors.jobs_visible_to(request.user), pk=job_id)
+    if targets(request, "job-metrics"):
+        context = {"job": job, "metric_charts": _metric_charts(job)}
+        return render(request, "training_jobs/job.html#metrics", context)
     if targets(request, "job-status"):
         context = _job_context(job, seen=request.GET.get("seen", ""))
         return render(request, "training_jobs/job.html#status", context)
@@ -259,7 +264,7 @@ def _job_action(request: HttpRequest, job_id: int, action) -> HttpResponse:
         job = action(job=job)
     except JobError as exc:
         message = str(exc)
-    if is_htmx(request):
+    if request.htmx:
         context = _job_context(job, seen=seen, message=message)
         context["actions_changed"] = True
         return render(request, "training_jobs/job.html#status", context)
@@ -320,12 +325,35 @@ def _version_page(
             "chain": chain,
             "children": selectors.version_children(version=version),
             "table": reports.version_table8(version) if version.is_reward_model else None,
+            "gates": _gate_charts(version) if version.is_reward_model else [],
             "table_text": (version.metrics or {}).get("table8", ""),
             "serving": selectors.variants_serving(version) if is_policy else [],
             "serve_form": (form or ServePolicyForm()) if is_policy else None,
         },
         status=status,
     )
+
+
+def _gate_charts(version: ModelVersion) -> list:
+    """Per test set with labelled responses: the gate's facts and its two charts (precision
+    over recall, and the score distribution with the thresholds)."""
+    found = []
+    for gate in reports.unsafe_gates(version):
+        best = gate.at_precision
+        marks = [(f"{gate.threshold:g} (default)", gate.precision, gate.recall)]
+        lines = [(f"{gate.threshold:g}", gate.threshold)]
+        if best:
+            marks.append((f"{best['threshold']:.3f}", best["precision"], best["recall"]))
+            lines.append((f"{best['threshold']:.3f}", best["threshold"]))
+        target = best["target"] if best else UNSAFE_PRECISION
+        charts = [
+            plots.precision_recall_chart(gate.curve, marks, target),
+            plots.score_histogram_chart(gate.histogram, lines),
+        ]
+        for chart, part in zip(charts, ("pr", "scores"), strict=True):
+            chart.key = f"{slugify(gate.test) or 'test'}-{part}"
+        found.append((gate, target, [(c, plots.legend_positions(c)) for c in charts]))
+    return found
 
 
 @require_GET
@@ -377,7 +405,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         {
             "table": reports.table8(versions_found),
             "charts": [(chart, plots.legend_positions(chart)) for chart in charts],
-            "grade_labels": reports.GRADE_LABELS,
         },
     )
 

@@ -1,7 +1,13 @@
 """Writes of the annotator workspace, by sub-domain: leases (who holds which pair), judging
 (the submit and gold pairs), dialogues (multi-turn) and stage (what the annotator sees next)."""
 
-from .dialogues import dialogue_advance, dialogue_continue, dialogue_end, dialogue_start
+from .dialogues import (
+    dialogue_advance,
+    dialogue_continue,
+    dialogue_end,
+    dialogue_start,
+    start_key_new,
+)
 from .judging import (
     GOLD_OVERLAP,
     Choice,
@@ -47,6 +53,7 @@ __all__ = [
     "judgment_submit",
     "lease_seconds",
     "pair_gold_mark",
+    "start_key_new",
     "submit_key",
     "workspace_stage",
 ]

@@ -3,13 +3,17 @@ the next user turn (or the first prompt), and a pair is requested for the longer
 
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from mlcore.dialogue import storable
 
 from ...models import (
     Assignment,
@@ -20,6 +24,8 @@ from ...models import (
     PromptSource,
     ResponsePair,
 )
+
+START_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def dialogue_advance(*, assignment: Assignment, chosen: str, now: datetime) -> None:
@@ -61,7 +67,9 @@ def _dialogues_end_open(*, batch: PromptBatch, annotator: AbstractBaseUser, now:
 
 
 def _message_clean(message: str) -> str:
-    message = (message or "").replace("\x00", "").strip()
+    if not storable(message or ""):
+        raise ValidationError({"message": "That message holds a character that cannot be stored."})
+    message = (message or "").strip()
     if not message:
         raise ValidationError({"message": "Write a message first."})
     if len(message) > settings.MARGIN["MAX_TEXT_CHARS"]:
@@ -108,6 +116,15 @@ def dialogue_end(*, dialogue_id: int, annotator: AbstractBaseUser) -> bool:
     )
 
 
+def start_key_new() -> str:
+    """The idempotency key of one compose form (rendered in it, sent back with it)."""
+    return secrets.token_urlsafe(24)
+
+
+def _start_key_clean(key: str) -> str:
+    return key if START_KEY.fullmatch(key or "") else ""
+
+
 @transaction.atomic
 def dialogue_start(
     *,
@@ -116,9 +133,49 @@ def dialogue_start(
     message: str,
     risk_category: str = "",
     attack_vector: str = "",
+    start_key: str = "",
 ) -> Dialogue:
     """An annotator writes the first prompt of a dialogue (batches whose prompts come from
-    annotators). Safety batches record the prompt's risk category and attack vector."""
+    annotators). Safety batches record the prompt's risk category and attack vector.
+
+    The same form sent again (a retry after a lost answer, a double click) carries the same
+    `start_key` and returns the dialogue it started, without a second prompt."""
+    start_key = _start_key_clean(start_key)
+    if start_key:
+        existing = Dialogue.objects.filter(annotator=annotator, start_key=start_key).first()
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                return _dialogue_start(
+                    batch=batch,
+                    annotator=annotator,
+                    message=message,
+                    risk_category=risk_category,
+                    attack_vector=attack_vector,
+                    start_key=start_key,
+                )
+        except IntegrityError:  # the same form, sent twice at once: the other one won
+            return Dialogue.objects.get(annotator=annotator, start_key=start_key)
+    return _dialogue_start(
+        batch=batch,
+        annotator=annotator,
+        message=message,
+        risk_category=risk_category,
+        attack_vector=attack_vector,
+        start_key="",
+    )
+
+
+def _dialogue_start(
+    *,
+    batch: PromptBatch,
+    annotator: AbstractBaseUser,
+    message: str,
+    risk_category: str,
+    attack_vector: str,
+    start_key: str,
+) -> Dialogue:
     from ...generation import pair_request
 
     message = _message_clean(message)
@@ -141,7 +198,12 @@ def dialogue_start(
         created_by=annotator,
     )
     dialogue = Dialogue.objects.create(
-        batch=batch, prompt=prompt, annotator=annotator, messages=messages, turns=0
+        batch=batch,
+        prompt=prompt,
+        annotator=annotator,
+        messages=messages,
+        turns=0,
+        start_key=start_key,
     )
     pair_request(batch=batch, context=messages, turn=1, dialogue=dialogue, prompt=prompt)
     return dialogue

@@ -13,6 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from mlcore.dialogue import storable
+
 from ...grades import Grade
 from ...models import Assignment, GuidelineStage, Judgment, ResponsePair, SafetyBin
 from .dialogues import dialogue_advance
@@ -60,7 +62,9 @@ class Choice:
             "grade": self.grade,
             "left_safe": self.left_safe,
             "right_safe": self.right_safe,
-            "rationale": self.rationale,
+            # A draft is best-effort: text that cannot be stored is left out of it (the
+            # submit refuses it with a message).
+            "rationale": self.rationale if storable(self.rationale) else "",
         }
 
 
@@ -92,6 +96,8 @@ def choice_validate(*, choice: Choice, stage: str) -> dict[str, str]:
         errors["side"] = "Choose the better response (1 or 2)."
     if not choice.grade:
         errors["grade"] = "Say by how much (q, w, e or r)."
+    if not storable(choice.rationale):
+        errors["rationale"] = "The rationale holds a character that cannot be stored."
     if stage == GuidelineStage.SAFETY and (choice.left_safe is None or choice.right_safe is None):
         errors["safety"] = "Label both responses safe or unsafe (s/d and k/l)."
     return errors

@@ -3,7 +3,7 @@
 import pytest
 
 from annotation import roles
-from annotation.models import Dialogue, Judgment, ResponsePair
+from annotation.models import Dialogue, Judgment, Prompt, PromptSource, ResponsePair
 
 from ...browser import WAIT_MS, login_by_keyboard
 from ..factories import BatchFactory, PairFactory, PromptFactory, ResponseFactory, UserFactory
@@ -188,6 +188,53 @@ def test_a_submit_whose_answer_is_lost_says_not_saved_retries_and_stores_once(
     assert len(calls) == 3 and calls[1] == 200
     assert Judgment.objects.filter(annotator=user).count() == 1
     assert csp_errors == []
+
+
+def _fail_first_answer(page, pattern: str) -> list:
+    """The first request to `pattern` reaches the server (which commits), but the page gets
+    a 502 from the proxy instead of the answer; later requests go through."""
+    calls: list = []
+
+    def handle(route):
+        calls.append(route.request.url)
+        if len(calls) == 1:
+            route.fetch()
+            route.fulfill(status=502, body="Bad gateway")
+        else:
+            route.continue_()
+
+    page.route(pattern, handle)
+    return calls
+
+
+def test_compose_and_end_dialogue_forms_retry_a_5xx_and_act_once(
+    live_server, playwright_page, no_generation
+):
+    page = playwright_page
+    user = UserFactory(username="writer", role=roles.ANNOTATOR)
+    BatchFactory(prompt_source=PromptSource.ANNOTATOR, max_turns=2)
+    started = _fail_first_answer(page, "**/dialogues/")
+    ended = _fail_first_answer(page, "**/end/")
+    _login(page, live_server.url, "writer")
+    page.keyboard.press("1")
+    _stage(page, "compose")
+    page.keyboard.press("m")
+    page.keyboard.type("What should I plant in spring?")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector(".save-state:has-text('Retrying')", timeout=WAIT_MS)
+    _stage(page, "waiting")
+    assert len(started) == 2
+    dialogue = Dialogue.objects.get(annotator=user)
+    assert Prompt.objects.filter(created_by=user).count() == 1
+    assert dialogue.status == Dialogue.Status.ACTIVE
+
+    page.keyboard.press("n")
+    page.wait_for_selector(".save-state:has-text('Retrying')", timeout=WAIT_MS)
+    _stage(page, "compose")  # by the retry, or by the waiting stage's own poll
+    assert ended
+    dialogue.refresh_from_db()
+    assert dialogue.status == Dialogue.Status.ENDED
+    assert Dialogue.objects.filter(annotator=user).count() == 1
 
 
 def test_draft_survives_a_reload_and_an_excluded_judgment_needs_a_second_enter(

@@ -209,6 +209,22 @@ def test_annotator_written_prompt_with_safety_taxonomy(annotator, no_generation)
     assert stage.kind == StageKind.WAITING and stage.pair.turn == 1
 
 
+def test_the_same_compose_form_sent_twice_starts_one_dialogue(annotator, no_generation):
+    batch = BatchFactory(prompt_source="annotator", max_turns=2)
+    key = services.start_key_new()
+    first = services.dialogue_start(batch=batch, annotator=annotator, message="Hi?", start_key=key)
+    again = services.dialogue_start(batch=batch, annotator=annotator, message="Hi?", start_key=key)
+    assert again == first and first.prompt.messages[0]["content"] == "Hi?"
+    first.refresh_from_db()
+    assert first.status == Dialogue.Status.ACTIVE  # the retry did not end it
+    assert Dialogue.objects.count() == 1 and ResponsePair.objects.count() == 1
+    other = services.dialogue_start(
+        batch=batch, annotator=annotator, message="Next?", start_key=services.start_key_new()
+    )
+    first.refresh_from_db()
+    assert other != first and first.status == Dialogue.Status.ENDED  # a new form: a new one
+
+
 def test_gold_pairs_are_interleaved_and_judged_by_everyone(annotator, other_annotator):
     batch = BatchFactory(max_turns=1, gold_rate=1.0)
     PairFactory(batch=batch)

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from training_jobs.models import Iteration, Job
 
-from .conftest import result, reward_version
+from ..factories import result, reward_version
 
 pytestmark = pytest.mark.django_db
 
@@ -51,13 +51,14 @@ def test_create_list_retrieve_cancel_retry(api, iteration, who, sent):
         {"kind": "reward_safety", "params": {"max_steps": 2}, "iteration": iteration.pk},
         format="json",
     )
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     job_id = response.json()["id"]
     assert response.json()["state"] == "queued" and response.json()["iteration_name"] == "RLHF-V1"
     listed = client.get("/api/jobs/?state=queued").json()
     assert [j["id"] for j in listed["results"]] == [job_id]
     assert client.get("/api/jobs/?state=running").json()["count"] == 0
     assert client.get(f"/api/jobs/{job_id}/").json()["params"] == {"max_steps": 2}
+    assert client.get(f"/api/jobs/{job_id}/").json()["metrics"] == {}
     cancelled = client.post(f"/api/jobs/{job_id}/cancel/").json()
     assert cancelled["state"] == "cancelled" and cancelled["is_final"]
     retried = client.post(f"/api/jobs/{job_id}/retry/").json()
@@ -71,9 +72,9 @@ def test_invalid_jobs_are_refused_with_the_runner_message(api, sent):
     bad = client.post(
         "/api/jobs/", {"kind": "reward_helpfulness", "params": {"lr": "fast"}}, format="json"
     )
-    assert bad.status_code == 400 and "lr must be float" in bad.json()["params"][0]
+    assert bad.status_code == 400 and "lr must be float" in bad.json()["detail"]["params"][0]
     unknown = client.post("/api/jobs/", {"kind": "ppo"}, format="json")
-    assert unknown.status_code == 400 and "kind" in unknown.json()
+    assert unknown.status_code == 400 and "kind" in unknown.json()["detail"]
     not_object = client.post("/api/jobs/", {"kind": "evaluation", "params": [1]}, format="json")
     assert not_object.status_code == 400
     assert not Job.objects.exists() and not sent

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from training_jobs.models import Iteration, Job
 
-from .conftest import result, reward_version
+from ..factories import result, reward_version
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +134,40 @@ def test_job_page_shows_progress_and_log_and_polls_while_running(web, iteration)
     assert 'id="job-actions" class="row" hx-swap-oob="true"' in final and 'id="retry"' in final
 
 
+def test_job_page_plots_every_metric_each_stage_reported(web, iteration):
+    job = Job.objects.create(
+        kind="rejection_sampling",
+        iteration=iteration,
+        state="running",
+        started_at=timezone.now(),
+        metrics={
+            "finetune": {
+                "loss": [[1, 2.5], [2, 1.9], [3, 1.2]],
+                "lr": [[1, 2e-5], [2, 1.1e-5], [3, 2e-6]],
+            },
+            "ppo": {"kl <b>": [[1, 0.01], [2, 0.02]], "broken": [["x", 1]]},
+        },
+    )
+    client = web("engineer")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    for title in ("finetune: loss", "finetune: lr", "ppo: kl &lt;b&gt;"):
+        assert f">{title}</text>" in page
+    assert "ppo: broken" not in page and "<b>" not in page
+    assert page.count("<path d=") == 3
+
+    fragment = client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-metrics")
+    body = fragment.content.decode()
+    assert body.lstrip().startswith('<section id="job-metrics"') and "<html" not in body
+    assert 'hx-trigger="every 5s"' in body
+    Job.objects.filter(pk=job.pk).update(
+        state="succeeded", finished_at=timezone.now(), output_dir="x"
+    )
+    body = client.get(
+        f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-metrics"
+    ).content.decode()
+    assert "hx-trigger" not in body and ">finetune: loss</text>" in body
+
+
 def test_job_list_fragment_stops_polling_when_every_job_is_final(web, iteration, finished_job):
     response = web("engineer").get(
         f"/iterations/{iteration.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="jobs"
@@ -164,7 +198,7 @@ def test_versions_show_lineage_and_the_data_that_made_them(web, finished_job):
     second = reward_version(
         "rm-h-2",
         "reward_helpfulness",
-        {"helpfulness": result([0.8, 0.7, 0.6, 0.5], 0.63)},
+        {"helpfulness": {**result([0.8, 0.7, 0.6, 0.5], 0.63), "dropped_too_long": 7}},
         parent=first,
         job=finished_job,
         snapshot=finished_job.data_snapshot,
@@ -185,6 +219,8 @@ def test_versions_show_lineage_and_the_data_that_made_them(web, finished_job):
     assert f"/versions/{third.pk}/" in page
     table = page[page.index('id="table8"') : page.index("</table>")]
     assert "80.0" in table and "rm-h-1 (previous)" in table and "58.0" in table
+    sizes = page[page.index('id="table8-sizes"') :]
+    assert "rm-h-2: helpfulness 100 (7 left out as longer than max_length)" in sizes
 
 
 def test_metrics_table_and_plot_render_from_versions_escaped(web):
@@ -270,7 +306,6 @@ def demo_site(settings, monkeypatch):
 
     settings.MARGIN_DEMO = True
     monkeypatch.setattr("annotation.generation.service.enqueue_generation", lambda batch_id: None)
-    monkeypatch.setattr("training_jobs.tasks.advance_demo_loop.delay", lambda *a: None)
     return demo_seed().batches
 
 
@@ -304,7 +339,7 @@ def test_the_button_starts_the_loop_and_its_page_follows_each_step(web, demo_sit
 def test_between_two_steps_the_iteration_page_keeps_polling(web, demo_site, sent):
     from training_jobs.services import demo_loop_start, job_claim, job_succeed
 
-    iteration = demo_loop_start(background=False)
+    iteration = demo_loop_start()
     job = iteration.jobs.get()
     job_claim(job_id=job.pk, attempt=1)
     job_succeed(job_id=job.pk, output_dir="jobs/1/work")  # the next step is not started yet
@@ -314,3 +349,32 @@ def test_between_two_steps_the_iteration_page_keeps_polling(web, demo_site, sent
         .content.decode()
     )
     assert 'data-polling="true"' in fragment and "step 2 of 4" in fragment
+
+
+def test_safety_version_page_shows_the_unsafe_threshold_analysis(web):
+    """Scores shifted low: at 0.15 almost everything is flagged; the page says which threshold
+    gives the paper's precision 0.89 and draws the curve and the score distribution."""
+    from rewardtrain.threshold import unsafe_analysis
+
+    probs = [0.01 * k for k in range(1, 20)] + [0.02 * k for k in range(1, 10)]
+    unsafe = [True] * 19 + [False] * 9
+    entry = result([0.9, 0.8, 0.7, 0.6], 0.7, labelled=28, precision=0.7, recall=1.0)
+    entry["unsafe"].update(unsafe_analysis(probs, unsafe))
+    version = reward_version("rm-s-<1>", "reward_safety", {"safety": entry})
+    page = web("engineer").get(f"/versions/{version.pk}/").content.decode()
+    gate = page[page.index('id="unsafe-gate"') :]
+    best = entry["unsafe"]["at_precision"]
+    assert best["precision"] >= 0.89
+    assert "safety test set · 28 labelled responses" in gate
+    assert "At 0.15 (default)" in gate and "precision 0.70, recall 1.00" in gate
+    assert f"sigmoid(score) &lt; {best['threshold']:.3f}" in gate
+    assert gate.count("<svg") == 2 and 'aria-labelledby="chart-safety-pr-title"' in gate
+    assert "Scores of labelled responses" in gate and 'stroke-dasharray="2 3"' in gate
+
+
+def test_versions_without_labelled_responses_show_no_threshold_section(web):
+    version = reward_version(
+        "rm-h-9", "reward_helpfulness", {"helpfulness": result([0.8, 0.7, 0.6, 0.5], 0.63)}
+    )
+    page = web("engineer").get(f"/versions/{version.pk}/").content.decode()
+    assert 'id="unsafe-gate"' not in page

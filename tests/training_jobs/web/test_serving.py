@@ -1,64 +1,14 @@
 """A rejection-sampling policy on its pages: the round's figures, the sweep plots (Figures 7
-and 8) and the action that makes it a serving variant (page, API and CLI)."""
-
-import json
-from io import StringIO
+and 8) and the action that makes it a serving variant (page and API)."""
 
 import pytest
-from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from annotation.models import ModelVariant
-from training_jobs.models import Job, ModelVersion
+from training_jobs.models import ModelVersion
 
 from ...annotation.factories import BatchFactory
 
 pytestmark = pytest.mark.django_db
-
-SWEEP = {
-    "ks": [1, 4, 16],
-    "prompts": 12,
-    "reward": "<b>sigmoid(R_c)</b>",
-    "series": [
-        {"temperature": 0.8, "max": [0.5, 0.6, 0.7], "median": [0.5] * 3, "gap": [0, 0.1, 0.2]},
-        {"temperature": 1.2, "max": [0.4, 0.7, 0.8], "median": [0.4] * 3, "gap": [0, 0.3, 0.4]},
-    ],
-    "best_temperature": {"1": 0.8, "4": 1.2, "16": 1.2},
-}
-ROUND_METRICS = {
-    "sampling": {"prompts": 12, "safety_prompts": 3, "answers": 48},
-    "selection": {
-        "k": 4,
-        "mean_reward": 0.41,
-        "mean_median_reward": 0.4,
-        "mean_best_reward": 0.62,
-        "routed_to_safety_share": 0.25,
-        "pool_size": 20,
-        "pool_from_earlier": 8,
-    },
-    "finetune": {"steps": 6, "first_loss": 2.87, "last_loss": 1.73},
-}
-
-
-@pytest.fixture
-def policy(artifact_root) -> ModelVersion:
-    """A policy made by a succeeded rejection-sampling job, with a model folder and sweep.json."""
-    folder = artifact_root / "jobs" / "7" / "policy"
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text("{}")
-    (folder / "sweep.json").write_text(json.dumps(SWEEP))
-    now = timezone.now()
-    job = Job.objects.create(
-        kind="rejection_sampling",
-        state="succeeded",
-        progress=1.0,
-        started_at=now,
-        finished_at=now,
-        output_dir="jobs/7/policy",
-    )
-    return ModelVersion.objects.create(
-        kind="policy", name="RLHF-V1-policy", path="jobs/7/policy", job=job, metrics=ROUND_METRICS
-    )
 
 
 def test_the_job_and_version_pages_show_the_round_and_three_sweep_plots(web, policy):
@@ -145,37 +95,3 @@ def test_serving_through_the_api(api, policy):
     reward = ModelVersion.objects.create(kind="reward_helpfulness", name="rm", path="rm")
     refused = client.post(f"/api/versions/{reward.pk}/serve/", {}, format="json")
     assert refused.status_code == 409 and "is not a policy" in refused.json()["detail"]
-
-
-def test_serving_from_the_command_line(policy):
-    batch = BatchFactory(status="draft", name="week 7")
-    out = StringIO()
-    call_command("serve_policy", "RLHF-V1-policy", "--batch", "week 7", stdout=out)
-    assert "now serves as variant RLHF-V1-policy for batch week 7" in out.getvalue()
-    assert batch.variants.get().model_path == str(policy.folder)
-    with pytest.raises(CommandError, match="no policy version"):
-        call_command("serve_policy", "nope")
-
-
-@pytest.mark.parametrize(
-    "url, ok",
-    [
-        ("http://vllm:8000/v1", True),
-        ("https://models.example.org/v1", True),
-        ("http://127.0.0.1:8000/v1", True),
-        ("ftp://vllm/v1", False),
-        ("http:///v1", False),
-        ("http://vllm:99999/v1", False),
-        ("http://vl lm:8000/v1", False),
-    ],
-)
-def test_server_urls_may_name_single_label_hosts(url, ok):
-    from django.core.exceptions import ValidationError
-
-    from annotation.validators import validate_server_url
-
-    if ok:
-        validate_server_url(url)
-    else:
-        with pytest.raises(ValidationError):
-            validate_server_url(url)

@@ -37,15 +37,15 @@ class Command(BaseCommand):
             help=f"Pairs the simulated annotators judge in each demo batch ({PAIRS_PER_BATCH}).",
         )
         parser.add_argument(
-            "--no-wait", action="store_true", help="Start it and leave it to the worker."
+            "--no-wait",
+            action="store_true",
+            help="Start it and leave it to the worker (each step starts the next).",
         )
         parser.add_argument("--interval", type=float, default=1.0, help="Seconds between polls.")
 
     def handle(self, *args, **options) -> None:
         try:
-            iteration = demo_loop_start(
-                pairs_per_batch=options["pairs"], background=options["no_wait"]
-            )
+            iteration = demo_loop_start(pairs_per_batch=options["pairs"])
         except JobError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{iteration.name}: the demo loop, on /iterations/{iteration.pk}/")
@@ -67,8 +67,8 @@ class Command(BaseCommand):
                 job = follow(job, stream=self.stderr._out, interval=options["interval"])
             except KeyboardInterrupt:
                 raise CommandError(
-                    f"Stopped following; {iteration.name} goes on only while this command or "
-                    "the worker's task advances it (Continue on its page).",
+                    f"Stopped following; {iteration.name} goes on with the worker (each step "
+                    "starts the next; Continue on its page after a failed step is retried).",
                     returncode=130,
                 ) from None
             self.stdout.write(

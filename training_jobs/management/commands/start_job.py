@@ -15,11 +15,12 @@ import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from training_jobs.models import Iteration, Job, JobState
 from training_jobs.runners import RUNNERS
-from training_jobs.services import JobError, job_create
+from training_jobs.services import job_create
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -55,6 +56,20 @@ def follow(job: Job, *, stream, interval: float = 1.0) -> Job:
             if job.is_final:
                 return job
             time.sleep(interval)
+
+
+def describe(job: Job) -> str:
+    """What became of the request, as the job row says (it is the source of truth)."""
+    job.refresh_from_db()
+    head = f"job {job.pk}: {job.get_kind_display()}, {job.state} on {job.queue}"
+    if job.state == JobState.QUEUED and job.enqueued_at is None:
+        return (
+            f"{head}; the broker is not reachable now, so it will be sent when the broker is "
+            "back (the sweeper retries; nothing to do)"
+        )
+    if job.state == JobState.QUEUED:
+        return f"{head}; sent to the workers"
+    return head
 
 
 class Command(BaseCommand):
@@ -106,9 +121,9 @@ class Command(BaseCommand):
                 user=user,
                 request_key=options["request_key"] or None,
             )
-        except JobError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stdout.write(f"job {job.pk}: {job.get_kind_display()}, {job.state} on {job.queue}")
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        self.stdout.write(describe(job))
         if not options["wait"]:
             return
         try:

@@ -1,0 +1,58 @@
+"""Running the PPO core as a person or a launcher does: `python -m training_jobs.rlhf ppo` in a
+fresh process (or under torchrun)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def ppo_argv(out: Path, setup: dict[str, Path], **flags) -> list[str]:
+    values = {
+        "output-dir": out,
+        "preset": "cpu-small",
+        "prompts": setup["prompts"],
+        "policy": setup["policy"],
+        "helpfulness-model": setup["helpfulness"],
+        "safety-model": setup["safety"],
+        "max-new-tokens": 8,
+        "rollouts": 16,
+        "mini-batch": 8,
+        "micro-batch": 4,
+        "heldout-count": 0,
+        **{k.replace("_", "-"): v for k, v in flags.items()},
+    }
+    argv = ["-m", "training_jobs.rlhf", "ppo", "--no-progress"]
+    for name, value in values.items():
+        argv += [f"--{name}", str(value)]
+    return argv
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def run(argv: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
+    launcher = [sys.executable]
+    if nproc > 1:
+        launcher += ["-m", "torch.distributed.run", "--nproc-per-node", str(nproc)]
+    done = subprocess.run(
+        launcher + argv, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def start(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
