@@ -1,6 +1,7 @@
 """The demo loop end to end with a real Celery worker on the harness's PostgreSQL and Redis:
 pairs from the default CPU model, simulated judgments, two reward models and a rejection-
-sampling round (on a tiny policy, so it takes minutes), advanced by the worker's own task."""
+sampling round (on a tiny policy, so it takes minutes), each step started by the worker that
+finished the one before.
 
 import pytest
 
@@ -9,7 +10,7 @@ from annotation.models import Judgment, ModelVariant, PromptBatch
 from training_jobs.models import JobState, ModelVersion
 from training_jobs.services import demo_loop_start, demo_loop_state
 
-from .conftest import wait_for
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(1500), pytest.mark.slow]
 
