@@ -1,7 +1,7 @@
 """The demo loop end to end with a real Celery worker on the harness's PostgreSQL and Redis:
 pairs from the default CPU model, simulated judgments, two reward models and a rejection-
 sampling round (on a tiny policy, so it takes minutes), each step started by the worker that
-finished the one before.
+finished the one before."""
 
 import pytest
 
