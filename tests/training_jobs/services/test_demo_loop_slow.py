@@ -7,10 +7,9 @@ import pytest
 
 from annotation.demo import demo_seed
 from annotation.models import Judgment, ModelVariant, PromptBatch
+from tests.processes import wait_for
 from training_jobs.models import JobState, ModelVersion
 from training_jobs.services import demo_loop_start, demo_loop_state
-
-from tests.processes import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(1500), pytest.mark.slow]
 
