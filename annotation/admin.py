@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from .exports import ExportFilters, export_job_create
 from .imports import ImportFailed, comparisons_import, prompts_import
@@ -18,6 +20,7 @@ from .models import (
     Response,
     ResponsePair,
 )
+from .selectors import batches_with_counts
 from .services import batch_close, batch_open
 from .validators import validate_dialogue, validate_storable_json
 
@@ -47,13 +50,63 @@ class ImportForm(forms.Form):
 
 @admin.register(PromptBatch)
 class PromptBatchAdmin(StorableJSONAdmin):
-    list_display = ["name", "stage", "ordinal", "status", "target_comparisons", "overlap"]
+    list_display = ["name", "stage", "status", "prompts", "generation", "progress", "pages"]
     list_filter = ["stage", "status", "prompt_source"]
     search_fields = ["name"]
     filter_horizontal = ["variants"]
-    readonly_fields = ["created_at", "opened_at", "closed_at", "created_by"]
+    readonly_fields = ["overview", "created_at", "opened_at", "closed_at", "created_by"]
     actions = ["open_batches", "close_batches", "export_batches_trl", "export_batches_full"]
     change_form_template = "admin/annotation/promptbatch/change_form.html"
+
+    def get_queryset(self, request):
+        return batches_with_counts(super().get_queryset(request))
+
+    def _counted(self, batch: PromptBatch) -> PromptBatch:
+        if not hasattr(batch, "judged_count"):  # a change page's object comes without them
+            batch = batches_with_counts(PromptBatch.objects.filter(pk=batch.pk)).get()
+        return batch
+
+    @admin.display(description="Prompts", ordering="prompt_count")
+    def prompts(self, batch: PromptBatch) -> int:
+        return self._counted(batch).prompt_count
+
+    @admin.display(description="Generation")
+    def generation(self, batch: PromptBatch) -> str:
+        b = self._counted(batch)
+        text = f"{b.ready_count} ready · {b.coming_count} on the way"
+        return f"{text} · {b.failed_count} failed" if b.failed_count else text
+
+    @admin.display(description="Progress", ordering="judged_count")
+    def progress(self, batch: PromptBatch):
+        b = self._counted(batch)
+        return format_html(
+            '<progress max="{}" value="{}"></progress> {} / {} judged',
+            max(b.target_comparisons, 1),
+            min(b.judged_count, b.target_comparisons),
+            b.judged_count,
+            b.target_comparisons,
+        )
+
+    @admin.display(description="Pages")
+    def pages(self, batch: PromptBatch):
+        links = [format_html('<a href="{}">Quality</a>', reverse("batch-quality", args=[batch.pk]))]
+        if batch.is_open:
+            url = reverse("workspace", args=[batch.pk])
+            links.append(format_html('<a href="{}">Workspace</a>', url))
+        return format_html_join(" · ", "{}", ((link,) for link in links))
+
+    @admin.display(description="Overview")
+    def overview(self, batch: PromptBatch):
+        if not batch.pk:
+            return "–"
+        b = self._counted(batch)
+        return format_html(
+            "{} prompts · {} · {} · {}",
+            b.prompt_count,
+            self.generation(b),
+            self.progress(b),
+            self.pages(b),
+        )
 
     @admin.action(description="Open the selected batches")
     def open_batches(self, request, queryset):
@@ -92,9 +145,35 @@ class PromptBatchAdmin(StorableJSONAdmin):
                 "<int:batch_id>/import/",
                 self.admin_site.admin_view(self.import_view),
                 name="annotation_promptbatch_import",
-            )
+            ),
+            path(
+                "<int:batch_id>/open/",
+                self.admin_site.admin_view(self.open_view),
+                name="annotation_promptbatch_open",
+            ),
+            path(
+                "<int:batch_id>/close/",
+                self.admin_site.admin_view(self.close_view),
+                name="annotation_promptbatch_close",
+            ),
         ]
         return extra + super().get_urls()
+
+    def _transition(self, request: HttpRequest, batch_id: int, service, done: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        batch = get_object_or_404(PromptBatch, pk=batch_id)
+        if not self.has_change_permission(request, batch):
+            raise PermissionDenied
+        batch = service(batch=batch)
+        messages.success(request, f"{batch.name} is {done}.")
+        return HttpResponseRedirect(reverse("admin:annotation_promptbatch_change", args=[batch.pk]))
+
+    def open_view(self, request: HttpRequest, batch_id: int):
+        return self._transition(request, batch_id, batch_open, "open: annotators can judge it")
+
+    def close_view(self, request: HttpRequest, batch_id: int):
+        return self._transition(request, batch_id, batch_close, "closed")
 
     def import_view(self, request: HttpRequest, batch_id: int):
         batch = get_object_or_404(PromptBatch, pk=batch_id)
@@ -138,7 +217,15 @@ class DialogueAdmin(StorableJSONAdmin):
 
 @admin.register(ModelVariant)
 class ModelVariantAdmin(StorableJSONAdmin):
-    list_display = ["label", "backend", "model_name", "server_url", "model_path", "is_active"]
+    list_display = [
+        "label",
+        "backend",
+        "model_name",
+        "server_url",
+        "model_path",
+        "temperature",
+        "is_active",
+    ]
     list_filter = ["backend", "is_active"]
     search_fields = ["label", "model_name", "model_path"]
 

@@ -1,7 +1,8 @@
 """Reads, scoped to what the asking user may see."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from . import roles
 from .models import ExportJob, Judgment, Prompt, PromptBatch, ResponsePair
@@ -30,3 +31,26 @@ def judgments_list() -> QuerySet[Judgment]:
 
 def export_jobs() -> QuerySet[ExportJob]:
     return ExportJob.objects.order_by("-created_at")
+
+
+def _count(queryset: QuerySet, batch_field: str) -> Coalesce:
+    rows = queryset.filter(**{batch_field: OuterRef("pk")}).values(batch_field)
+    counted = rows.annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def batches_with_counts(batches: QuerySet[PromptBatch]) -> QuerySet[PromptBatch]:
+    """Batches with what their pages show: `prompt_count`, pairs `ready_count` (to lease),
+    `coming_count` (pending or generating), `failed_count`, and `judged_count` (judgments)."""
+    pairs = ResponsePair.objects.filter(dialogue__isnull=True)
+    Status = ResponsePair.Status
+    return batches.annotate(
+        prompt_count=_count(Prompt.objects.all(), "batch"),
+        ready_count=_count(pairs.filter(status=Status.READY, taken__lt=F("overlap")), "batch"),
+        coming_count=_count(
+            ResponsePair.objects.filter(Q(status=Status.PENDING) | Q(status=Status.GENERATING)),
+            "batch",
+        ),
+        failed_count=_count(ResponsePair.objects.filter(status=Status.FAILED), "batch"),
+        judged_count=_count(Judgment.objects.all(), "pair__batch"),
+    )

@@ -35,15 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-HH = (
-    Path(
-        os.environ.get(
-            "MARGIN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
-        )
-    )
-    / "hh-rlhf"
-    / "harmless-base-dev.jsonl.gz"
-)
+# The HH sample shipped with the tests; --hh takes another HH-form file (e.g. a larger split).
+HH = ROOT / "tests" / "data" / "hh-rlhf" / "harmless-base-dev.jsonl.gz"
 # method: (trainer, its options): rewardtrain's attention; TRL's sampling and checkpointing
 METHODS = {
     "rewardtrain": ("rewardtrain", "per_item"),
@@ -282,6 +275,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-5, help="learning rate, all methods")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--hh", type=Path, default=HH, help="Anthropic HH-form JSONL(.gz) file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -309,7 +303,7 @@ def main() -> None:
     from rewardtrain.model import load_tokenizer
 
     model_dir = str(ensure_default_model())
-    pairs, _ = read_pairs(HH)
+    pairs, _ = read_pairs(args.hh)
     random.Random(0).shuffle(pairs)
     n_train = (args.warmup_steps + args.steps) * args.batch
     # TRL's RewardTrainer gets the conversational columns of the TRL line and nothing else.

@@ -7,7 +7,10 @@ seed.
     pairs = sample_pairs(conversations, backends, PairPolicy(max_tokens=256, seed=7))
     pairs[0].a.record()   # variant, temperature, top_p, seed, token counts, seconds, ...
 
-With one variant both responses come from it (still different seeds and temperatures).
+With one variant both responses come from it (still different seeds and temperatures). A variant
+may have a temperature of its own (`PairPolicy.variant_temperatures`): two variants of one
+checkpoint at two temperatures are then two variants in the paper's sense. Variants that share
+one backend object (one loaded model) are generated in one batched call.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class PairPolicy:
     seed: int | None = field(
         default=None, metadata={"help": "seeds the draw of variants, temperatures and seeds"}
     )
+    variant_temperatures: Mapping[str, float] = field(
+        default_factory=dict,
+        metadata={"help": "variant label -> its own temperature (else drawn from the range)"},
+    )
 
     def __post_init__(self) -> None:
         low, high = self.temperature_range
@@ -40,6 +47,9 @@ class PairPolicy:
             raise ValueError(
                 f"temperature_range must satisfy 0 <= low <= high <= 2, got {low, high}"
             )
+        for label, temperature in self.variant_temperatures.items():
+            if not 0.0 <= temperature <= MAX_TEMPERATURE:
+                raise ValueError(f"variant {label!r}: temperature must be in [0, 2]")
         SamplingParams(temperature=low, top_p=self.top_p, max_tokens=self.max_tokens)
 
 
@@ -93,6 +103,7 @@ def plan_pairs(
     rng = random.Random(policy.seed)
     seeds = rng.sample(range(SEED_MAX + 1), 2 * count)
     low, high = policy.temperature_range
+    own = policy.variant_temperatures
     plan = []
     for i in range(count):
         chosen = rng.sample(list(labels), 2) if len(labels) >= 2 else [labels[0], labels[0]]
@@ -100,7 +111,7 @@ def plan_pairs(
             PlannedSample(
                 variant=label,
                 params=SamplingParams(
-                    temperature=round(rng.uniform(low, high), 3),
+                    temperature=own[label] if label in own else round(rng.uniform(low, high), 3),
                     top_p=policy.top_p,
                     max_tokens=policy.max_tokens,
                     seed=seeds[2 * i + slot],
@@ -121,20 +132,22 @@ def sample_pairs(
 ) -> list[Pair]:
     """Generate one pair per conversation. `backends` maps variant label -> backend.
 
-    Each variant's samples go to its backend in one `generate` call (batched / concurrent);
-    different variants run side by side in threads unless `concurrent_variants` is False
-    (better when they share the same few CPU cores).
+    The samples of each backend object go to it in one `generate` call (batched / concurrent),
+    also when several variants share it (one loaded model at several temperatures); different
+    backends run side by side in threads unless `concurrent_variants` is False (better when
+    they share the same few CPU cores).
     """
     policy = policy or PairPolicy()
     plan = plan_pairs(len(conversations), list(backends), policy)
-    jobs: dict[str, list[tuple[int, int]]] = {}
+    jobs: dict[int, list[tuple[int, int]]] = {}
     for i, pair in enumerate(plan):
         for slot, planned in enumerate(pair):
-            jobs.setdefault(planned.variant, []).append((i, slot))
+            jobs.setdefault(id(backends[planned.variant]), []).append((i, slot))
+    by_id = {id(backend): backend for backend in backends.values()}
 
-    def run(label: str) -> list[Completion]:
-        slots = jobs[label]
-        return backends[label].generate(
+    def run(key: int) -> list[Completion]:
+        slots = jobs[key]
+        return by_id[key].generate(
             [conversations[i] for i, _ in slots], [plan[i][s].params for i, s in slots]
         )
 
@@ -142,7 +155,7 @@ def sample_pairs(
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         done = dict(zip(jobs, pool.map(run, jobs), strict=True))
     samples: dict[tuple[int, int], Sample] = {}
-    for label, slots in jobs.items():
-        for (i, slot), completion in zip(slots, done[label], strict=True):
-            samples[(i, slot)] = Sample(label, completion)
+    for key, slots in jobs.items():
+        for (i, slot), completion in zip(slots, done[key], strict=True):
+            samples[(i, slot)] = Sample(plan[i][slot].variant, completion)
     return [Pair(i, samples[(i, 0)], samples[(i, 1)]) for i in range(len(conversations))]

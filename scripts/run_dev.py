@@ -1,16 +1,20 @@
 """`make run`: the whole platform on embedded defaults, in the foreground.
 
 Migrates the database (SQLite under var/ unless DATABASE_URL says otherwise), collects static
-files, creates the demo users (`manage.py seed_demo`, development mode only), then starts
+files, creates the demo (`manage.py seed_demo`, development mode only: three logins and, on a
+site without batches, two open batches of real prompts whose first pairs are requested at
+once), then starts
 
     web     manage.py runserver HOST:PORT          (HOST 127.0.0.1, PORT 8000)
     worker  celery worker, queues default and gpu  (filesystem broker unless CELERY_BROKER_URL)
     beat    celery beat, Margin's locked scheduler (work/beat.py: one beat fires at a time)
 
-with their output prefixed, and prints the URL and the demo logins. Ctrl-C (or SIGTERM) stops
-all three; if one of them dies, the others are stopped too and the exit status is 1.
+with their output prefixed, and prints the URL and, for each demo login, what to do first and
+where. Ctrl-C (or SIGTERM) stops all three; if one of them dies, the others are stopped too and
+the exit status is 1.
 
-Environment: PORT, HOST, WORKER_CONCURRENCY (2), DJANGO_SETTINGS_MODULE (config.settings.dev).
+Environment: PORT, HOST, WORKER_CONCURRENCY (2), DJANGO_SETTINGS_MODULE (config.settings.dev),
+MARGIN_TORCH_THREADS (torch threads per worker process; default: the cores / concurrency).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -76,8 +79,8 @@ def pump(name: str, stream) -> None:
         sys.stdout.flush()
 
 
-def prepare() -> str:
-    """Migrate, collect static files, seed the demo users; return seed_demo's output."""
+def prepare(url: str) -> str:
+    """Migrate, collect static files, seed the demo; return seed_demo's output."""
     var_dir = Path(os.environ.get("MARGIN_VAR_DIR", ROOT / "var"))
     var_dir.mkdir(parents=True, exist_ok=True)
     if os.environ.get("CELERY_BROKER_URL", "filesystem://").startswith("filesystem"):
@@ -90,26 +93,40 @@ def prepare() -> str:
     if manage("collectstatic", "--noinput", "-v", "0").returncode != 0:
         sys.exit("[run] collectstatic failed")
 
-    say("creating the demo users (seed_demo)")
-    proc = subprocess.Popen(
-        [PY, "manage.py", "seed_demo"],
+    say("creating the demo (seed_demo)")
+    # Its standard output is the banner's; what it logs (stderr) is shown now, prefixed.
+    proc = subprocess.run(
+        [PY, "manage.py", "seed_demo", "--url", url],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
         text=True,
-        bufsize=1,
+        check=False,
     )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        sys.stdout.write("  seed | " + line)
-    output = "".join(lines)
-    if proc.wait() != 0:
-        if "Unknown command" in output:
-            say("WARNING: `manage.py seed_demo` does not exist yet; no demo users were created")
-            return ""
+    for line in proc.stderr.splitlines():
+        print(f"  seed | {line}", flush=True)
+    if proc.returncode != 0:
         sys.exit("[run] seed_demo failed")
-    return textwrap.dedent(output).strip("\n")
+    return proc.stdout.strip("\n")
+
+
+def banner(url: str, logins: str) -> str:
+    lines = ["", "=" * 78, f"Margin is running: {url}"]
+    if logins:
+        lines += [
+            "Log in as (development only), and what to do first:",
+            *("  " + x for x in logins.splitlines()),
+            "The workspace shows how long the first pair takes (the model warms up first).",
+            "The whole loop without people: the ML engineer's Iterations page, or",
+            "  .venv/bin/python manage.py demo_loop   (simulated annotators, two reward",
+            "  models, one rejection-sampling round, all on CPU; see README.md)",
+        ]
+    lines += [
+        f"Django admin: {url}admin/   API docs: {url}api/docs/",
+        "Ctrl-C stops the web server, the worker and beat.",
+        "=" * 78,
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -126,8 +143,9 @@ def main() -> int:
     if not port_is_free(host, port):
         sys.exit(f"[run] {host}:{port} is already in use; choose another with PORT=...")
 
+    url = f"http://{host}:{port}/"
     try:
-        logins = prepare()
+        logins = prepare(url)
     except KeyboardInterrupt:
         say("interrupted")
         return 130
@@ -195,16 +213,7 @@ def main() -> int:
 
     status = 0
     if wait_for_port(host, port, 60) and not stopping.is_set():
-        url = f"http://{host}:{port}/"
-        banner = [
-            "",
-            "=" * 72,
-            f"Margin is running: {url}   (admin: {url}admin/, API docs: {url}api/docs/)",
-        ]
-        if logins:
-            banner += ["Demo logins (development only):", *("  " + x for x in logins.splitlines())]
-        banner += ["Ctrl-C stops the web server, the worker and beat.", "=" * 72, ""]
-        print("\n".join(banner), flush=True)
+        print(banner(url, logins), flush=True)
     elif not stopping.is_set():
         say(f"the web server did not open {host}:{port} within 60 s")
         status = 1

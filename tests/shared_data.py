@@ -1,10 +1,7 @@
-"""Where the real data used by the tests lives: `../shared/data` beside the checkout, or
-MARGIN_SHARED_DATA."""
+"""Where the real data used by the tests lives: `tests/data/`, inside the checkout (a fresh
+clone has nothing beside it). See tests/data/README.md for sources and licences."""
 
-import os
 from pathlib import Path
 
-SHARED_DATA = Path(
-    os.environ.get("MARGIN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-HH_PATH = SHARED_DATA / "hh-rlhf" / "harmless-base-dev.jsonl.gz"
+DATA = Path(__file__).resolve().parent / "data"
+HH_PATH = DATA / "hh-rlhf" / "harmless-base-dev.jsonl.gz"

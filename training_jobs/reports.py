@@ -276,6 +276,10 @@ MARGIN_PARAMETER_HELP = {
     "device": "gpu or cpu: which workers run it.",
     "versions": "Reward-model version ids to evaluate (required).",
     "test_from": "Version whose held-out test sets to use (default: the first).",
+    "pairs_per_batch": "Simulated annotators: judgments to add to each batch (default 12).",
+    "annotators": "Simulated annotators: how many (default 2).",
+    "seed": "Simulated annotators: seed of their noise (default 0).",
+    "prompts_per_batch": "Only the first N prompts of each batch (default: all).",
     "bf16": "Evaluate with bfloat16 weights on the GPU.",
 }
 

@@ -6,7 +6,11 @@ from celery import shared_task
 
 from .quality.tasks import score_responses
 
-__all__ = ["retrain_reward_models", "run_job", "score_responses"]
+__all__ = [
+    "retrain_reward_models",
+    "run_job",
+    "score_responses",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +23,13 @@ def run_job(job_id: int, attempt: int) -> str:
 
     from .runners import RUNNERS
     from .runners.context import JobCancelled, JobContext
-    from .services import job_claim, job_fail, job_mark_cancelled, job_succeed
+    from .services import (
+        demo_loop_after_job,
+        job_claim,
+        job_fail,
+        job_mark_cancelled,
+        job_succeed,
+    )
 
     job = job_claim(job_id=job_id, attempt=attempt)
     if job is None:
@@ -41,6 +51,7 @@ def run_job(job_id: int, attempt: int) -> str:
             output_dir=context.output_dir,
             data_snapshot=job.data_snapshot,
         )
+    demo_loop_after_job(job_id=job_id)  # a step of the demo loop starts the next one
     return "succeeded"
 
 

@@ -6,6 +6,12 @@ urlpatterns = [
     path("iterations/", views.iterations, name="iterations"),
     path("iterations/new/", views.iteration_new, name="iteration-create"),
     path("iterations/<int:iteration_id>/", views.iteration_detail, name="iteration"),
+    path("iterations/demo-loop/", views.demo_loop_new, name="demo-loop"),
+    path(
+        "iterations/<int:iteration_id>/demo-loop/",
+        views.demo_loop_continue,
+        name="demo-loop-continue",
+    ),
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/new/", views.job_new, name="job-create"),
     path("jobs/<int:job_id>/", views.job_detail, name="job"),

@@ -1,6 +1,8 @@
 """Model-variant rows become inference variants; loaded backends are kept per worker process
-(loading a model takes seconds, generating a pair should not)."""
+(loading a model takes seconds, generating a pair should not). Variants that differ only in
+their label (one checkpoint at two temperatures) share one loaded backend."""
 
+import dataclasses
 import threading
 
 from django.conf import settings
@@ -11,6 +13,7 @@ from ..models import ModelVariant, PromptBatch
 
 DEFAULT_LABEL = "smollm2-135m-instruct"
 _loaded: dict[inference.ModelVariant, inference.Backend] = {}
+SHARED_LABEL = "shared"
 _lock = threading.Lock()
 
 
@@ -46,11 +49,21 @@ def variants_for(batch: PromptBatch) -> list[inference.ModelVariant]:
     return [to_inference_variant(v) for v in rows] or [default_variant()]
 
 
+def temperatures_for(batch: PromptBatch) -> dict[str, float]:
+    """The variants of `batch` that sample at a temperature of their own: label -> temperature."""
+    return {
+        v.label: v.temperature
+        for v in batch.variants.all()
+        if v.is_active and v.temperature is not None
+    }
+
+
 def backend_for(variant: inference.ModelVariant) -> inference.Backend:
+    key = dataclasses.replace(variant, label=SHARED_LABEL)  # what is loaded, not what it is called
     with _lock:
-        backend = _loaded.get(variant)
+        backend = _loaded.get(key)
         if backend is None:
-            backend = _loaded[variant] = inference.load_backend(variant)
+            backend = _loaded[key] = inference.load_backend(variant)
         return backend
 
 

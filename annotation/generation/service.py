@@ -9,7 +9,7 @@ import inference
 from mlcore.dialogue import RowInvalid, check_text
 
 from ..models import ModelVariant, Prompt, PromptBatch, PromptSource, Response, ResponsePair
-from .backends import backend_for, variants_for
+from .backends import backend_for, temperatures_for, variants_for
 from .requests import enqueue_generation
 
 Status = ResponsePair.Status
@@ -109,11 +109,23 @@ def _labels(sampled: list[inference.Pair]) -> set[str]:
     return {s.variant for pair in sampled for s in (pair.a, pair.b)}
 
 
+def _round_size(batch: PromptBatch, limit: int | None) -> int:
+    """`limit` when given; else a batch with nothing ready to judge gets its first pair alone
+    (ready in the time of one pair, not of a whole round), then rounds of BATCH_SIZE."""
+    if limit:
+        return limit
+    generation = settings.MARGIN_GENERATION
+    if batch.pairs.filter(status=Status.READY, dialogue__isnull=True).exists():
+        return generation["BATCH_SIZE"]
+    return min(generation["BATCH_SIZE"], generation["FIRST_ROUND_SIZE"])
+
+
 def pairs_generate_pending(*, batch_id: int, limit: int | None = None) -> int:
-    """Generate up to `limit` due pairs of a batch in one batched call. Returns how many were
-    claimed; failures are recorded on the pairs (retried later with backoff)."""
+    """Generate up to `limit` due pairs of a batch in one batched call (default: see
+    `_round_size`). Returns how many were claimed; failures are recorded on the pairs (retried
+    later with backoff)."""
     batch = PromptBatch.objects.prefetch_related("variants").get(pk=batch_id)
-    pairs = _claim(batch, limit or settings.MARGIN_GENERATION["BATCH_SIZE"])
+    pairs = _claim(batch, _round_size(batch, limit))
     if not pairs:
         return 0
     try:
@@ -122,6 +134,7 @@ def pairs_generate_pending(*, batch_id: int, limit: int | None = None) -> int:
             temperature_range=(batch.temperature_min, batch.temperature_max),
             top_p=batch.top_p,
             max_tokens=batch.max_new_tokens,
+            variant_temperatures=temperatures_for(batch),
         )
         sampled = inference.sample_pairs([p.context for p in pairs], backends, policy)
     except Exception as error:  # any failure must leave a visible, retryable state
@@ -176,11 +189,17 @@ def stock_refill(*, batch_id: int) -> int:
     missing = target - stock
     if missing <= 0:
         return 0
+    return _request_unused(batch, missing)
+
+
+def _request_unused(batch: PromptBatch, count: int) -> int:
+    """Pending pairs for up to `count` prompts of the batch that have none yet, in prompt
+    order; their generation is enqueued after commit. Returns how many were created."""
     prompts = list(
         Prompt.objects.filter(batch=batch)
         .annotate(used=Count("pairs"))
         .filter(used=0)
-        .order_by("id")[:missing]
+        .order_by("id")[:count]
     )
     ResponsePair.objects.bulk_create(
         ResponsePair(
@@ -196,6 +215,15 @@ def stock_refill(*, batch_id: int) -> int:
     if prompts:
         enqueue_generation(batch.pk)
     return len(prompts)
+
+
+def pairs_request_unused(*, batch_id: int, count: int) -> int:
+    """Ask for pairs of `count` more unused prompts of an open batch (beyond the stock the
+    refill keeps), e.g. for simulated annotators. Returns how many were requested."""
+    batch = PromptBatch.objects.get(pk=batch_id)
+    if batch.status != PromptBatch.Status.OPEN or count <= 0:
+        return 0
+    return _request_unused(batch, count)
 
 
 def pairs_requeue_stale() -> int:

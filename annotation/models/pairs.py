@@ -1,3 +1,4 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -26,6 +27,12 @@ class ModelVariant(models.Model):
         help_text="Base URL of an OpenAI-compatible server.",
     )
     model_name = models.CharField(max_length=200, blank=True, help_text="Model name on the server.")
+    temperature = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="Sample this variant at this temperature; empty: drawn from the batch's range.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -35,6 +42,11 @@ class ModelVariant(models.Model):
             models.CheckConstraint(
                 condition=Q(backend__in=["transformers", "http", "vllm"]),
                 name="variant_backend_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(temperature__isnull=True)
+                | (Q(temperature__gte=0) & Q(temperature__lte=2)),
+                name="variant_temperature_range",
             ),
         ]
 
@@ -144,3 +156,15 @@ class ResponsePair(models.Model):
 
     def __str__(self) -> str:
         return f"Pair {self.pk}"
+
+    @property
+    def gold_grade_label(self) -> str:
+        from ..grades import Grade
+
+        return Grade(self.gold_grade).label if self.gold_grade in Grade.values else ""
+
+    @property
+    def prompt_text(self) -> str:
+        """The last user message of the context (what both responses answer)."""
+        users = [m.get("content", "") for m in self.context or [] if m.get("role") == "user"]
+        return users[-1] if users else ""

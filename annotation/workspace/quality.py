@@ -146,7 +146,24 @@ def batch_report(*, batch: PromptBatch) -> Report:
         total=_finish(total),
         annotators=sorted((_finish(s) for s in per.values()), key=lambda s: s.label),
         gold_pairs=list(
-            ResponsePair.objects.filter(batch=batch, is_gold=True).order_by("id")[:200]
+            ResponsePair.objects.filter(batch=batch, is_gold=True)
+            .select_related("response_a", "response_b")
+            .order_by("id")[:200]
         ),
         pairs_by_status=dict(statuses),
+    )
+
+
+def gold_candidates(*, batch: PromptBatch, limit: int = 10) -> list[ResponsePair]:
+    """Generated first-turn pairs an admin may make gold (newest first), with both responses:
+    the page shows them as Response A and Response B, the names the gold answer uses."""
+    return list(
+        ResponsePair.objects.filter(
+            batch=batch,
+            dialogue__isnull=True,
+            is_gold=False,
+            status__in=[ResponsePair.Status.READY, ResponsePair.Status.DONE],
+        )
+        .select_related("response_a", "response_b")
+        .order_by("-id")[:limit]
     )

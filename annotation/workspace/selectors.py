@@ -176,3 +176,28 @@ def queue_health(*, batch: PromptBatch) -> dict[str, object]:
         .first()
     )
     return {"counts": counts, "last_error": last_error or ""}
+
+
+def follow_up_for(*, dialogue: Dialogue) -> str:
+    """The prepared next user turn of a dialogue whose prompt came with follow-ups (MT-Bench's
+    second turn, in `metadata.follow_ups`), or "" when it has none left."""
+    prompt = dialogue.prompt
+    follow_ups = (prompt.metadata or {}).get("follow_ups") if prompt is not None else None
+    if not isinstance(follow_ups, list):
+        return ""
+    asked = sum(1 for m in prompt.messages if m.get("role") == "user")
+    index = dialogue.turns - asked
+    if 0 <= index < len(follow_ups) and isinstance(follow_ups[index], str):
+        return follow_ups[index]
+    return ""
+
+
+def workspace_progress(*, batch: PromptBatch, annotator: AbstractBaseUser) -> dict[str, int]:
+    """The counts the workspace shows: this annotator's judgments in the batch and the batch's."""
+    judged = Judgment.objects.filter(pair__batch=batch)
+    return {"mine": judged.filter(annotator=annotator).count(), "judged": judged.count()}
+
+
+def responses_html(pair: ResponsePair) -> tuple[SafeString, SafeString]:
+    """Response A and response B of a pair (in the pair's own order, not an annotator's)."""
+    return render_markdown(pair.response_a.text), render_markdown(pair.response_b.text)

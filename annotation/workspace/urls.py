@@ -6,7 +6,6 @@ from . import views
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.home, name="home"),
     path("batches/<int:batch_id>/work/", views.workspace, name="workspace"),
     path("batches/<int:batch_id>/dialogues/", views.dialogue_start, name="dialogue-start"),
     path("assignments/<int:assignment_id>/submit/", views.assignment_submit, name="submit"),

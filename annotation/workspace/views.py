@@ -7,15 +7,16 @@ JavaScript.
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from .. import roles
+from ..generation.selectors import pair_wait
 from ..grades import Grade
 from ..markdown import render_markdown
 from ..models import Assignment, PromptBatch
@@ -40,8 +41,19 @@ def _stage_context(request: HttpRequest, stage: Stage, **extra) -> dict:
             stage.pair.context if stage.pair is not None else stage.dialogue.messages
         )
     staff = selectors.can_see_quality(request.user)
+    wait = None
+    if stage.kind in (StageKind.EMPTY, StageKind.WAITING):
+        wait = pair_wait(batch=stage.batch, pair=stage.pair)
+    follow_up = ""
+    if stage.kind == StageKind.CONTINUE and stage.dialogue is not None:
+        follow_up = selectors.follow_up_for(dialogue=stage.dialogue)
     return {
         "batch": stage.batch,
+        "progress": selectors.workspace_progress(batch=stage.batch, annotator=request.user)
+        if stage.kind == StageKind.PAIR
+        else None,
+        "wait": wait,
+        "follow_up": follow_up,
         "preload_view": None,
         "guidelines_html": render_markdown(stage.batch.guidelines) if not request.htmx else "",
         "risk_categories": selectors.RISK_CATEGORIES,
@@ -93,22 +105,6 @@ def _after_action(request: HttpRequest, batch: PromptBatch, **extra) -> HttpResp
 
 
 # ---- pages ----------------------------------------------------------------------------------
-
-
-@require_GET
-@never_cache
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    can_annotate = selectors.can_annotate(request.user)
-    is_staff = selectors.can_see_quality(request.user)
-    batches = selectors.batches_open_for(annotator=request.user) if can_annotate or is_staff else []
-    progress = selectors.batch_progress(batch_ids=[b.pk for b in batches])
-    rows = [(batch, progress[batch.pk]) for batch in batches]
-    return render(
-        request,
-        "annotation/home.html",
-        {"rows": rows, "is_staff": is_staff, "can_annotate": can_annotate},
-    )
 
 
 @require_GET
@@ -198,6 +194,7 @@ def _preload_answer(request: HttpRequest, batch: PromptBatch, notice: str) -> Ht
     services.assignment_renew(assignment=stage.assignment)
     view = selectors.pair_view(assignment=stage.assignment)
     context = _stage_context(request, stage, view=view, notice=notice)
+    context["preload_view"] = _preload_view(request, stage, context)
     return render(request, "annotation/workspace.html#preload", context)
 
 
@@ -267,22 +264,34 @@ def dialogue_start(request: HttpRequest, batch_id: int) -> HttpResponse:
 # ---- staff ----------------------------------------------------------------------------------
 
 
-@require_GET
-@never_cache
-@staff_required
-def batch_quality(request: HttpRequest, batch_id: int) -> HttpResponse:
-    batch = get_object_or_404(PromptBatch, pk=batch_id)
+def _quality_page(
+    request: HttpRequest, batch: PromptBatch, errors: dict | None = None, status: int = 200
+) -> HttpResponse:
+    can_mark_gold = roles.is_admin(request.user)
+    candidates = quality.gold_candidates(batch=batch) if can_mark_gold else []
     return render(
         request,
         "annotation/quality.html",
         {
             "batch": batch,
             "report": quality.batch_report(batch=batch),
-            "can_mark_gold": roles.is_admin(request.user),
+            "can_mark_gold": can_mark_gold,
+            "candidates": [
+                (pair, selectors.messages_view(pair.context), *selectors.responses_html(pair))
+                for pair in candidates
+            ],
             "grades": Grade.choices,
-            "errors": {},
+            "errors": errors or {},
         },
+        status=status,
     )
+
+
+@require_GET
+@never_cache
+@staff_required
+def batch_quality(request: HttpRequest, batch_id: int) -> HttpResponse:
+    return _quality_page(request, get_object_or_404(PromptBatch, pk=batch_id))
 
 
 @require_POST
@@ -298,17 +307,6 @@ def pair_gold(request: HttpRequest, batch_id: int) -> HttpResponse:
             grade=request.POST.get("grade", ""),
         )
     except (ValueError, ValidationError) as exc:
-        messages = exc.messages if isinstance(exc, ValidationError) else ["Give a pair number."]
-        return render(
-            request,
-            "annotation/quality.html",
-            {
-                "batch": batch,
-                "report": quality.batch_report(batch=batch),
-                "can_mark_gold": True,
-                "grades": Grade.choices,
-                "errors": {"gold": " ".join(messages)},
-            },
-            status=400,
-        )
-    return redirect("batch-quality", batch_id=batch.pk)
+        messages = exc.messages if isinstance(exc, ValidationError) else ["Choose a pair."]
+        return _quality_page(request, batch, errors={"gold": " ".join(messages)}, status=400)
+    return redirect(reverse("batch-quality", args=[batch.pk]) + "#gold")

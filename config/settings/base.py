@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_celery_beat",
     "work",
@@ -144,8 +145,16 @@ MARGIN = {
     "MODEL_SERVER_MODEL": os.environ.get("MARGIN_MODEL_SERVER_MODEL", "SmolLM2-135M-Instruct"),
 }
 
+# Development mode only (config.settings.dev): demo logins, demo batches, the demo-loop button.
+MARGIN_DEMO = False
+
 MARGIN_GENERATION = {
     "BATCH_SIZE": env_int("MARGIN_GENERATION_BATCH_SIZE", 8),
+    # A batch with no pair ready gets this many first, so the first pair comes quickly.
+    "FIRST_ROUND_SIZE": env_int("MARGIN_GENERATION_FIRST_ROUND_SIZE", 1),
+    # Before any pair has been generated, the workspace expects the first one after about
+    # this long (worker start, model load, one pair on two CPU cores); later, it measures.
+    "FIRST_PAIR_SECONDS": env_int("MARGIN_FIRST_PAIR_SECONDS", 60),
     "STOCK_PER_ANNOTATOR": env_int("MARGIN_STOCK_PER_ANNOTATOR", 4),
     "MIN_STOCK": env_int("MARGIN_MIN_STOCK", 4),
     "RETRY_BASE_SECONDS": env_int("MARGIN_GENERATION_RETRY_SECONDS", 30),
@@ -197,6 +206,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Prompt batches, comparisons, judgments, imports, exports and iterations.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs' assets come from the site (drf-spectacular-sidecar), never a CDN: the site's
+    # content security policy allows only its own scripts and styles.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "PromptSourceEnum": "annotation.models.batches.PromptSource",
         "GuidelineStageEnum": "annotation.models.batches.GuidelineStage",

@@ -7,4 +7,5 @@ from .base import env_bool
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "margin-development-only-not-secret"
-MARGIN_DEMO_USERS = True
+# The demo: its users, its two batches of real prompts, the staff button that runs the loop.
+MARGIN_DEMO = True

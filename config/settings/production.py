@@ -1,4 +1,4 @@
-"""Production mode: no secret default, HTTPS everywhere, no demo users."""
+"""Production mode: no secret default, HTTPS everywhere, no demo (users, batches, buttons)."""
 
 import os
 
@@ -11,7 +11,7 @@ DEBUG = False
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 50 random characters.")
-MARGIN_DEMO_USERS = False
+MARGIN_DEMO = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)

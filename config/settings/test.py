@@ -7,4 +7,3 @@ from .base import *  # noqa: F403
 DEBUG = False
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "margin-tests-only-not-secret"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MARGIN_DEMO_USERS = False

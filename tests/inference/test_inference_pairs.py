@@ -109,3 +109,26 @@ def test_real_pairs_from_two_cpu_variants(cpu_backend):
     # each variant got its three samples in one batched call
     assert [len(c) for c in backends["v1"].calls] == [3]
     assert [len(c) for c in backends["v2"].calls] == [3]
+
+
+def test_a_variant_with_its_own_temperature_samples_at_it():
+    policy = PairPolicy(temperature_range=(0.5, 1.3), seed=2, variant_temperatures={"cool": 0.6})
+    plan = plan_pairs(50, ["cool", "warm"], policy)
+    for pair in plan:
+        by_variant = {s.variant: s.params.temperature for s in pair}
+        assert by_variant["cool"] == 0.6 and 0.5 <= by_variant["warm"] <= 1.3
+    with pytest.raises(ValueError):
+        PairPolicy(variant_temperatures={"hot": 2.5})
+
+
+def test_variants_sharing_one_loaded_model_are_generated_in_one_call(cpu_backend):
+    shared = Recording(cpu_backend)
+    prompts = [[{"role": "user", "content": f"Name a colour, {n}."}] for n in ("one", "two")]
+    policy = PairPolicy(max_tokens=6, seed=4, variant_temperatures={"cool": 0.5, "warm": 1.1})
+    pairs = sample_pairs(prompts, {"cool": shared, "warm": shared}, policy)
+    assert [len(c) for c in shared.calls] == [4]  # both variants' samples, one batched call
+    for pair in pairs:
+        assert {pair.a.variant, pair.b.variant} == {"cool", "warm"}
+        for sample in (pair.a, pair.b):
+            expected = 0.5 if sample.variant == "cool" else 1.1
+            assert sample.record()["temperature"] == expected

@@ -27,7 +27,7 @@ def test_vllm_pairs_reach_the_annotation_queue(vllm_server):
         for i in range(4)
     )
     assert stock_refill(batch_id=batch.pk) == 4
-    assert pairs_generate_pending(batch_id=batch.pk) == 4
+    assert pairs_generate_pending(batch_id=batch.pk, limit=4) == 4
     pairs = ResponsePair.objects.filter(batch=batch).select_related("response_a", "response_b")
     for pair in pairs:
         assert pair.status == ResponsePair.Status.READY, pair.last_error

@@ -11,6 +11,7 @@ class JobKind(models.TextChoices):
     REJECTION_SAMPLING = "rejection_sampling", "Rejection sampling"
     PPO = "ppo", "PPO"
     EVALUATION = "evaluation", "Evaluation"
+    SIMULATED_ANNOTATION = "simulated_annotation", "Simulated annotators"
 
 
 JobState = WorkState

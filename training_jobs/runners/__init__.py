@@ -4,6 +4,7 @@ from .evaluation import EvaluationRunner
 from .ppo import PPORunner
 from .rejection_sampling import RejectionSamplingRunner
 from .reward_model import RewardModelRunner
+from .simulation import SimulatedAnnotationRunner
 
 RUNNERS = {
     "reward_helpfulness": RewardModelRunner("helpfulness"),
@@ -11,6 +12,7 @@ RUNNERS = {
     "evaluation": EvaluationRunner(),
     "rejection_sampling": RejectionSamplingRunner(),
     "ppo": PPORunner(),
+    "simulated_annotation": SimulatedAnnotationRunner(),
 }
 
 __all__ = ["RUNNERS"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 MAX_PROCESSES = 64  # processes of one job on one node (GPUs a node holds, with room)
 
 
-class Runner:
+class Runner(ABC):
     """`validate(params)` raises ValidationError before a job row exists; `run(job, ctx)` does
     the work, mostly through `ctx.run_core(...)`, and sets `ctx.output_dir` (a JobError there
     fails the job with its message).
@@ -29,11 +30,11 @@ class Runner:
     own_params: frozenset[str] = frozenset()
     reserved: frozenset[str] = frozenset()
 
-    def validate(self, params: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def validate(self, params: dict[str, Any]) -> None: ...
 
-    def run(self, job: Job, ctx: JobContext) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def run(self, job: Job, ctx: JobContext) -> None: ...
 
     @staticmethod
     def check_processes(params: dict[str, Any]) -> None:

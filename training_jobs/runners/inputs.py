@@ -13,16 +13,28 @@ from ..services.jobs import JobError
 from .context import JobContext
 
 
-def prompts_export(batch_ids: list[int], ctx: JobContext, name: str = "prompts.jsonl"):
+def _prompts(batch_ids: list[int], per_batch: int | None):
+    """The batches' prompts in (batch, id) order; with `per_batch`, each batch's first N."""
+    for batch_id in sorted(set(batch_ids)):
+        prompts = Prompt.objects.filter(batch_id=batch_id).select_related("batch").order_by("id")
+        yield from prompts[:per_batch] if per_batch else prompts.iterator()
+
+
+def prompts_export(
+    batch_ids: list[int],
+    ctx: JobContext,
+    name: str = "prompts.jsonl",
+    per_batch: int | None = None,
+):
     """Write the batches' prompts as JSONL ({"id", "batch", "prompt", "safety"}; a safety-stage
-    batch marks its prompts as safety prompts) into the job's work folder.
+    batch marks its prompts as safety prompts) into the job's work folder; with `per_batch`,
+    only each batch's first N prompts.
 
     Returns (path, rows); raises JobError when the batches hold no prompts."""
     out: Path = ctx.work_dir / name
-    prompts = Prompt.objects.filter(batch_id__in=batch_ids).select_related("batch")
     rows = safety = 0
     with out.open("w", encoding="utf-8") as handle:
-        for prompt in prompts.order_by("batch_id", "id"):
+        for prompt in _prompts(batch_ids, per_batch):
             is_safety = prompt.batch.stage == GuidelineStage.SAFETY
             record = {
                 "id": prompt.pk,

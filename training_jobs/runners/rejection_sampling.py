@@ -3,14 +3,15 @@ round` (sample K from the start policy, select with R_s/R_h, pool with earlier r
 fine-tune), optionally a K x temperature sweep, and register the new policy.
 
 Parameters: `batches` (prompt batch ids; a safety-stage batch marks its prompts as safety
-prompts), `policy_version` (else the iteration's start policy, else the base model),
-`helpfulness_version` / `safety_version` (else the newest of each kind), `sweep_ks` and
-`sweep_temperatures` (both given: sweep.json beside the policy), `then_ppo` (a PPO job's
-parameters: when the round succeeds, a PPO job starts from its policy in the same iteration,
-the paper's RLHF-V5), `device`, `nprocs` (over that many processes the round fine-tunes under
-torchrun, after sampling and selecting in one), and the flags of
-`RoundConfig` that Margin does not set itself (k, temperature, train_lr, train_epochs, ...; the
-fine-tuning ones are also accepted without their "train_" prefix, as jobs gave them before).
+prompts), `prompts_per_batch` (only each batch's first N prompts), `policy_version` (else the
+iteration's start policy, else the base model), `helpfulness_version` / `safety_version` (else
+the newest of each kind), `sweep_ks` and `sweep_temperatures` (both given: sweep.json beside the
+policy), `then_ppo` (a PPO job's parameters: when the round succeeds, a PPO job starts from its
+policy in the same iteration, the paper's RLHF-V5), `device`, `nprocs` (over that many
+processes the round fine-tunes under torchrun, after sampling and selecting in one), and the
+flags of `RoundConfig` that Margin does not set itself (k, temperature, train_lr, train_epochs,
+...; the fine-tuning ones are also accepted without their "train_" prefix, as jobs gave them
+before).
 """
 
 import json
@@ -41,6 +42,7 @@ VERSION_PARAMS = {
 }
 MARGIN_PARAMS = {
     "batches",
+    "prompts_per_batch",
     "device",
     "nprocs",
     "sweep_ks",
@@ -115,6 +117,9 @@ class RejectionSamplingRunner(Runner):
                 raise ValidationError(f"{name} {pk} is not a {kind} model version")
         self.check_device(params)
         self.check_processes(params)
+        per_batch = params.get("prompts_per_batch")
+        if per_batch is not None and (not _numbers([per_batch], (int,)) or per_batch < 1):
+            raise ValidationError("prompts_per_batch must be a positive integer")
         ks, temperatures = params.get("sweep_ks", []), params.get("sweep_temperatures", [])
         if not _numbers(ks, (int,)) or not all(1 <= k <= 100 for k in ks):
             raise ValidationError("sweep_ks must be a list of integers from 1 to 100")
@@ -171,7 +176,9 @@ class RejectionSamplingRunner(Runner):
         backend = core_params(job.params).get("backend")
         if (backend or ("vllm" if job.queue == "gpu" else "transformers")) == "vllm":
             require_vllm(ctx.python)
-        prompts, rows = prompts_export(job.params["batches"], ctx)
+        prompts, rows = prompts_export(
+            job.params["batches"], ctx, per_batch=job.params.get("prompts_per_batch")
+        )
         start = self.starting_policy(job, "policy_version")
         helpfulness = reward_model_version(
             job, "helpfulness_version", ModelVersion.Kind.REWARD_HELPFULNESS

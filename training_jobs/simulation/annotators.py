@@ -2,6 +2,7 @@
 submit service, judging by the hidden utility."""
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -45,10 +46,16 @@ def _last_user_text(context: list[dict]) -> str:
 
 
 def annotators_simulate(
-    *, batch: PromptBatch, annotators: int = 3, limit: int | None = None, seed: int = 0
+    *,
+    batch: PromptBatch,
+    annotators: int = 3,
+    limit: int | None = None,
+    seed: int = 0,
+    on_judged: Callable[[int], None] | None = None,
 ) -> SimulationResult:
     """Judge ready pairs of `batch` until none is left for any simulated annotator (or `limit`
-    judgments are stored). Safety batches get safety labels from the rule too."""
+    judgments are stored). Safety batches get safety labels from the rule too. `on_judged` is
+    called with the count so far after each judgment (progress; it may raise to stop)."""
     rng = random.Random(seed)
     users = simulated_annotators(annotators)
     judged = 0
@@ -81,4 +88,6 @@ def annotators_simulate(
                 keep_excluded=True,
             )
             judged += 1
+            if on_judged is not None:
+                on_judged(judged)
     return SimulationResult(judged=judged, annotators=len(users))

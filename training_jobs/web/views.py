@@ -6,9 +6,10 @@ so every link and form also works without JavaScript."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -25,6 +26,9 @@ from ..quality import selectors as quality_selectors
 from ..quality.services import responses_score_enqueue
 from ..services import (
     JobError,
+    demo_loop_resume,
+    demo_loop_start,
+    demo_loop_state,
     iteration_create,
     job_cancel,
     job_create,
@@ -51,7 +55,12 @@ def _iterations_page(request: HttpRequest, form: IterationForm, status: int = 20
     return render(
         request,
         "training_jobs/iterations.html",
-        {"iterations": iterations, "form": form, "next_name": f"RLHF-V{next_number}"},
+        {
+            "iterations": iterations,
+            "form": form,
+            "next_name": f"RLHF-V{next_number}",
+            "demo": settings.MARGIN_DEMO,
+        },
         status=status,
     )
 
@@ -89,10 +98,13 @@ def iteration_new(request: HttpRequest) -> HttpResponse:
 def iteration_detail(request: HttpRequest, iteration_id: int) -> HttpResponse:
     iteration = get_object_or_404(selectors.iterations_visible_to(request.user), pk=iteration_id)
     jobs = list(selectors.jobs_list(user=request.user, iteration_id=iteration.pk))
+    demo_loop = demo_loop_state(iteration=iteration)
     context = {
         "iteration": iteration,
         "rows": reports.job_rows(jobs),
-        "polling": selectors.any_active(jobs),
+        "demo_loop": demo_loop,
+        # a demo loop between two steps has no active job for a moment: keep polling
+        "polling": selectors.any_active(jobs) or bool(demo_loop and demo_loop.running),
         "poll_url": reverse("iteration", args=[iteration.pk]),
         "versions": selectors.versions_visible_to(request.user).filter(job__iteration=iteration),
     }
@@ -100,6 +112,31 @@ def iteration_detail(request: HttpRequest, iteration_id: int) -> HttpResponse:
     if targets(request, "jobs"):
         template = "training_jobs/partials/jobs.html"
     return render(request, template, context)
+
+
+@require_POST
+@ml_engineer_required
+def demo_loop_new(request: HttpRequest) -> HttpResponse:
+    """Development only: a new iteration running the whole loop with simulated annotators."""
+    if not settings.MARGIN_DEMO:
+        raise Http404
+    try:
+        iteration = demo_loop_start(user=request.user)
+    except JobError as exc:
+        messages.error(request, str(exc))
+        return redirect("iterations")
+    return redirect("iteration", iteration.pk)
+
+
+@require_POST
+@ml_engineer_required
+def demo_loop_continue(request: HttpRequest, iteration_id: int) -> HttpResponse:
+    iteration = get_object_or_404(selectors.iterations_visible_to(request.user), pk=iteration_id)
+    try:
+        demo_loop_resume(iteration=iteration, user=request.user)
+    except JobError as exc:
+        messages.error(request, str(exc))
+    return redirect("iteration", iteration.pk)
 
 
 # Jobs ----------------------------------------------------------------------------------------

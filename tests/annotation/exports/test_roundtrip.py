@@ -15,10 +15,6 @@ SIDES = ("chosen", "rejected")
 
 
 def test_hh_import_then_trl_export_gives_back_the_source_texts(tmp_path):
-    if not HH.is_file():
-        from tests.conftest import missing_service
-
-        missing_service(f"the real HH data is not at {HH} (set MARGIN_SHARED_DATA)")
     call_command("import_comparisons", str(HH), "--batch", "hh", "--stage", "safety")
     out = tmp_path / "trl.jsonl"
     call_command("export_comparisons", "--output", str(out), "--no-progress")

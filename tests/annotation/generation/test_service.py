@@ -41,7 +41,9 @@ def test_stock_refill_then_real_generation_records_everything(
     with django_capture_on_commit_callbacks() as callbacks:
         assert stock_refill(batch_id=batch.pk) == 3
     assert len(callbacks) == 1  # generation is enqueued once, after commit
-    assert pairs_generate_pending(batch_id=batch.pk) == 3
+    # The first pair comes alone (the annotator waits for it), then a whole round.
+    assert pairs_generate_pending(batch_id=batch.pk) == 1
+    assert pairs_generate_pending(batch_id=batch.pk) == 2
     seeds = set()
     for pair in ResponsePair.objects.select_related("response_a", "response_b"):
         assert pair.status == Status.READY and pair.generated_at
@@ -58,19 +60,27 @@ def test_stock_refill_then_real_generation_records_everything(
     assert stock_refill(batch_id=batch.pk) == 0
 
 
-def test_two_configured_variants_are_both_used(batch, default_model_dir):
-    for label in ("policy-a", "policy-b"):
-        batch.variants.add(
-            ModelVariant.objects.create(
-                label=label, backend="transformers", model_path=str(default_model_dir)
-            )
+def test_two_configured_variants_are_both_used_each_at_its_temperature(batch, default_model_dir):
+    from annotation.generation.backends import backend_for, to_inference_variant
+
+    variants = [
+        ModelVariant.objects.create(
+            label=label, backend="transformers", model_path=str(default_model_dir), temperature=t
         )
+        for label, t in (("policy-a", 0.6), ("policy-b", 1.0))
+    ]
+    batch.variants.add(*variants)
     pair = pair_request(batch=batch, context=[{"role": "user", "content": "Say hi."}])
     pairs_generate_pending(batch_id=batch.pk)
     pair.refresh_from_db()
     labels = {pair.response_a.variant_label, pair.response_b.variant_label}
     assert labels == {"policy-a", "policy-b"}
     assert pair.response_a.variant is not None
+    for response in (pair.response_a, pair.response_b):
+        assert response.temperature == response.variant.temperature
+    # one checkpoint under two labels is loaded once per worker process
+    a, b = (backend_for(to_inference_variant(v)) for v in variants)
+    assert a is b
 
 
 def test_follow_up_turns_are_generated_first(batch):

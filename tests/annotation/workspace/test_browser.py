@@ -267,3 +267,27 @@ def test_draft_survives_a_reload_and_an_excluded_judgment_needs_a_second_enter(
     _stage(page, "empty")
     judgment = Judgment.objects.get(annotator=user)
     assert judgment.safety_bin == "chosen_unsafe" and judgment.excluded_from_reward_models
+
+
+def test_a_resized_text_box_swapped_by_htmx_logs_no_csp_error(live_server, playwright_page):
+    page = playwright_page
+    UserFactory(username="resizer", role=roles.ANNOTATOR)
+    batch = BatchFactory(max_turns=2)
+    PairFactory(batch=batch)
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    _login(page, live_server.url, "resizer")
+    page.keyboard.press("1")
+    _stage(page, "pair")
+    # what dragging the resize handle does: an inline style on the text box
+    page.evaluate("document.getElementById('rationale').style.height = '12rem'")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")  # no grade: the form comes back with the error, same text box
+    page.wait_for_selector("#judge .error", timeout=WAIT_MS)
+    page.keyboard.press("w")
+    page.keyboard.press("Enter")
+    _stage(page, "continue")  # the dialogue's next message, a text box with an id of its own
+    page.evaluate("document.getElementById('message').style.height = '9rem'")
+    page.keyboard.press("n")
+    _stage(page, "empty")
+    assert problems == []

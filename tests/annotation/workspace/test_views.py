@@ -233,3 +233,82 @@ def test_expire_leases_task_runs_the_sweep(batch, pairs, annotator):
     assert expire_leases() == 1
     lease.refresh_from_db()
     assert lease.status == "expired"
+
+
+def test_a_submit_of_the_preloaded_pair_answers_with_the_pair_after_it(client_ann, batch):
+    pairs = [PairFactory(batch=batch) for _ in range(3)]
+    page = client_ann.get(reverse("workspace", args=[batch.pk])).content.decode()
+    shown = _form(page)
+    preloaded = page.split('<template id="preload"')[1].split("</template>")[0]
+    assert 'id="judge"' in preloaded  # the second pair is in the page already
+    # the page swaps the preloaded pair in and sends the first judgment in the background
+    answer = client_ann.post(
+        shown["action"],
+        {"idempotency_key": shown["idempotency_key"], "side": "left", "grade": "better"},
+        HTTP_HX_REQUEST="true",
+        HTTP_X_MARGIN_PRELOADED="1",
+    ).content.decode()
+    assert answer.lstrip().startswith('<template id="preload"')
+    assert 'id="judge"' in answer  # the third pair, ready for the next submit
+    leased = Assignment.objects.filter(status="leased").values_list("pair_id", flat=True)
+    assert set(leased) == {pairs[1].pk, pairs[2].pk}
+
+
+def test_the_workspace_shows_progress_counts_and_no_database_ids(client_ann, annotator, batch):
+    pairs = [PairFactory(batch=batch) for _ in range(3)]
+    page = client_ann.get(reverse("workspace", args=[batch.pk])).content.decode()
+    assert "your judgment <strong>1</strong> in this batch" in page
+    assert "your judgment <strong>2</strong> in this batch" in page  # the preloaded pair
+    assert f"batch: 0 of {batch.target_comparisons}" in page
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert not re.search(r"\bpair \d+", text) and f"pair {pairs[0].pk}" not in text
+    form = _form(page)
+    client_ann.post(
+        form["action"],
+        {"idempotency_key": form["idempotency_key"], "side": "left", "grade": "better"},
+    )
+    page = client_ann.get(reverse("workspace", args=[batch.pk])).content.decode()
+    assert "your judgment <strong>2</strong> in this batch" in page and "batch: 1 of" in page
+
+
+def test_an_admin_marks_gold_by_choosing_a_shown_pair_not_by_typing_its_id(client, admin_user):
+    batch = BatchFactory(max_turns=1)
+    pair = PairFactory(
+        batch=batch,
+        context=[{"role": "user", "content": "Which planet is largest?"}],
+        response_a=ResponseFactory(text="Jupiter is the largest."),
+        response_b=ResponseFactory(text="Mars, <i>surely</i>."),
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse("batch-quality", args=[batch.pk])).content.decode()
+    assert 'name="pair_id" inputmode' not in page and 'type="hidden" name="pair_id"' in page
+    candidate = page.split('<details class="gold-candidate">')[1].split("</details>")[0]
+    assert "Which planet is largest?" in candidate
+    a_at, b_at = candidate.index("Response A"), candidate.index("Response B")
+    assert a_at < candidate.index("Jupiter is the largest.") < b_at  # A is response_a
+    assert b_at < candidate.index("Mars, &lt;i&gt;surely&lt;/i&gt;.")
+    assert '<option value="a">Response A</option>' in candidate and "response_a" not in candidate
+
+    response = client.post(
+        reverse("pair-gold", args=[batch.pk]),
+        {"pair_id": pair.pk, "chosen": "a", "grade": "better"},
+    )
+    assert response.status_code == 302 and response["Location"].endswith("#gold")
+    pair.refresh_from_db()
+    assert pair.is_gold and pair.gold_chosen == "a" and pair.gold_grade == "better"
+    page = client.get(reverse("batch-quality", args=[batch.pk])).content.decode()
+    row = page.split("<td>Which planet is largest?</td>")[1].split("</tr>")[0]
+    assert "<td>Response A</td>" in row and "<td>Better</td>" in row
+    assert '<details class="gold-candidate">' not in page  # a gold pair is no longer offered
+
+
+def test_an_engineer_sees_quality_but_cannot_mark_gold(client, batch, pairs):
+    from ..factories import UserFactory
+
+    client.force_login(UserFactory(username="eng", role="ml_engineer"))
+    page = client.get(reverse("batch-quality", args=[batch.pk])).content.decode()
+    assert "gold-candidate" not in page
+    response = client.post(
+        reverse("pair-gold", args=[batch.pk]), {"pair_id": pairs[0].pk, "chosen": "a"}
+    )
+    assert response.status_code == 403

@@ -253,6 +253,104 @@ def test_an_iteration_name_taken_is_shown_in_the_form(web, iteration):
     assert Iteration.objects.count() == 1
 
 
+def test_the_polled_status_brings_started_finished_output_and_the_version_when_it_succeeds(
+    web, iteration
+):
+    from training_jobs.models import ModelVersion
+
+    job = Job.objects.create(kind="reward_helpfulness", iteration=iteration, attempts=1)
+    client = web("engineer")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<dd id="job-started">–</dd>' in page and '<dd id="job-output">–</dd>' in page
+
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        state="succeeded", started_at=now, finished_at=now, progress=1.0, output_dir="jobs/9/model"
+    )
+    version = ModelVersion.objects.create(
+        kind="reward_helpfulness", name="rm-helpfulness-v1-job9", path="jobs/9/model", job=job
+    )
+    final = client.get(
+        f"/jobs/{job.pk}/?seen=queued", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-status"
+    ).content.decode()
+    assert final.lstrip().startswith('<section id="job-status"')
+    assert f'<dd id="job-started">{timezone.localtime(now):%Y-%m-%d %H:%M:%S}</dd>' in final
+    assert '<dd id="job-output">jobs/9/model</dd>' in final
+    assert f'href="/versions/{version.pk}/"' in final and version.name in final
+
+
+def test_logs_are_shown_without_terminal_colour_codes(web, iteration):
+    coloured = "\x1b[32mINFO\x1b[0m step 3 \x1b[1;31mwarn\x1b[0m \x1b]0;title\x07done\n"
+    job = Job.objects.create(
+        kind="reward_safety",
+        iteration=iteration,
+        state="failed",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        log=coloured,
+        error="\x1b[31mValueError\x1b[0m: bad",
+    )
+    client = web("engineer")
+    for url in (f"/jobs/{job.pk}/", "/jobs/", f"/iterations/{iteration.pk}/"):
+        page = client.get(url).content.decode()
+        assert "INFO step 3 warn done" in page, url
+        assert "\x1b" not in page and "[0m" not in page, url
+    assert "ValueError: bad" in client.get(f"/jobs/{job.pk}/").content.decode()
+    job.refresh_from_db()
+    assert job.log == coloured  # stored as written; only the pages strip it
+
+
+@pytest.fixture
+def demo_site(settings, monkeypatch):
+    from annotation.demo import demo_seed
+
+    settings.MARGIN_DEMO = True
+    monkeypatch.setattr("annotation.generation.service.enqueue_generation", lambda batch_id: None)
+    return demo_seed().batches
+
+
+def test_the_demo_loop_button_is_there_only_on_a_development_site(web, settings, sent):
+    client = web("engineer")
+    assert "run-demo-loop" not in client.get("/iterations/").content.decode()
+    assert client.post("/iterations/demo-loop/").status_code == 404
+    settings.MARGIN_DEMO = True
+    assert 'id="run-demo-loop"' in client.get("/iterations/").content.decode()
+
+
+def test_the_button_starts_the_loop_and_its_page_follows_each_step(web, demo_site, sent):
+    from training_jobs.services import job_claim, job_fail
+
+    client = web("engineer")
+    response = client.post("/iterations/demo-loop/")
+    iteration = Iteration.objects.get()
+    assert response["Location"] == f"/iterations/{iteration.pk}/"
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="demo-loop"' in page and "step 1 of 4" in page
+    assert "Simulated annotators judge demo pairs" in page and "after the step before" in page
+    job = iteration.jobs.get()
+    job_claim(job_id=job.pk, attempt=1)
+    job_fail(job_id=job.pk, reason="boom")
+    fragment = client.get(
+        f"/iterations/{iteration.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="jobs"
+    ).content.decode()
+    assert 'data-polling="false"' in fragment and "Continue the demo loop" in fragment
+
+
+def test_between_two_steps_the_iteration_page_keeps_polling(web, demo_site, sent):
+    from training_jobs.services import demo_loop_start, job_claim, job_succeed
+
+    iteration = demo_loop_start()
+    job = iteration.jobs.get()
+    job_claim(job_id=job.pk, attempt=1)
+    job_succeed(job_id=job.pk, output_dir="jobs/1/work")  # the next step is not started yet
+    fragment = (
+        web("engineer")
+        .get(f"/iterations/{iteration.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="jobs")
+        .content.decode()
+    )
+    assert 'data-polling="true"' in fragment and "step 2 of 4" in fragment
+
+
 def test_safety_version_page_shows_the_unsafe_threshold_analysis(web):
     """Scores shifted low: at 0.15 almost everything is flagged; the page says which threshold
     gives the paper's precision 0.89 and draws the curve and the score distribution."""
