@@ -8,8 +8,9 @@ clicking. It composes the apps' selectors, so it lives beside the URL configurat
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -68,3 +69,11 @@ def home(request: HttpRequest) -> HttpResponse:
         "demo": settings.MARGIN_DEMO,
     }
     return render(request, "home.html", context)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Pages without a <link rel="icon"> (the Django admin) make browsers ask for /favicon.ico.
+    The static URL is resolved per request: with hashed static files it exists only after
+    collectstatic, which importing the URL configuration must not need."""
+    return HttpResponseRedirect(static("margin/favicon.svg"))

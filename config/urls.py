@@ -1,16 +1,14 @@
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from config.home import home
+from config.home import favicon, home
 
 urlpatterns = [
     path("", home, name="home"),
     # pages without a <link rel="icon"> (the Django admin) make browsers ask for this
-    path("favicon.ico", RedirectView.as_view(url=static("margin/favicon.svg"), permanent=True)),
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
