@@ -10,7 +10,7 @@
 #                migrations  manage.py makemigrations --check --dry-run
 #                deploy      manage.py check --deploy --fail-level WARNING (production settings)
 #   PYTEST_ARGS  extra pytest arguments for both tiers (e.g. "-k judgment -x")
-#   FAST_TIER_TIMEOUT / SLOW_TIER_TIMEOUT   seconds before a tier is interrupted (1800 / 2700)
+#   FAST_TIER_TIMEOUT / SLOW_TIER_TIMEOUT   seconds before a tier is interrupted (1800 / 3600)
 #   REPORT_DIR   where JUnit XML files go (default build/test-reports)
 set -uo pipefail
 
@@ -62,7 +62,7 @@ deploy_check() {
 for s in $STEPS; do
     case "$s" in
         fast) step fast "" pytest_tier fast "${FAST_TIER_TIMEOUT:-1800}" "not slow" ;;
-        slow) step slow "5" pytest_tier slow "${SLOW_TIER_TIMEOUT:-2700}" "slow" ;;
+        slow) step slow "5" pytest_tier slow "${SLOW_TIER_TIMEOUT:-3600}" "slow" ;;
         lint) step lint "" "$PY" -m ruff check . ;;
         format) step format "" "$PY" -m ruff format --check . ;;
         migrations) step migrations "" "$PY" manage.py makemigrations --check --dry-run ;;
