@@ -46,11 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-HH = (
-    Path(os.environ.get("MARGIN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    / "hh-rlhf"
-    / "harmless-base-dev.jsonl.gz"
-)
+# The HH sample shipped with the tests (with its licence).
+HH = ROOT / "tests" / "data" / "hh-rlhf" / "harmless-base-dev.jsonl.gz"
 TOPICS = (
     "tides volcanoes bread sourdough chess openings sleep habits compost bicycles rainbows "
     "honeybees glaciers jazz origami tea coffee comets typhoons vaccines bridges"
@@ -58,8 +55,8 @@ TOPICS = (
 
 
 def prompts_for(n: int) -> list[list[dict[str, str]]]:
-    """n single-turn prompts: the first human turns of Anthropic HH (harmless-base-dev) when the
-    shared data is there, else questions about a list of topics."""
+    """n single-turn prompts: the first human turns of Anthropic HH (harmless-base-dev), topped
+    up with questions about a list of topics when the file holds fewer."""
     texts: list[str] = []
     if HH.is_file():
         with gzip.open(HH, "rt", encoding="utf-8") as handle:
