@@ -19,7 +19,7 @@ def test_one_round_raises_held_out_utility(tmp_path, default_model_dir):
     args = bench.make_parser().parse_args(
         ["--reward", "utility", "--train-prompts", "16", "--heldout-prompts", "8"]
         + ["--k", "4", "--max-tokens", "24", "--policy", str(default_model_dir)]
-        + ["--out", str(tmp_path)]
+        + ["--out", str(tmp_path), "--result", str(tmp_path / "result.json")]
     )
     result = bench.main(args)
     selection = result["selection"]
