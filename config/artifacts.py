@@ -33,7 +33,7 @@ def artifact_path(relative: str | os.PathLike[str]) -> Path:
 
 @contextmanager
 def atomic_write(target: Path, mode: str = "w") -> Iterator[IO]:
-    """Write beside `target` (`.NAME.XXXX.partial`) and rename into place only when complete;
+    """Write beside `target` (`.NAME.<random>.partial`) and rename into place only when complete;
     a failure removes the partial file (a killed process leaves it to `partials_of`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PARTIAL, dir=target.parent)

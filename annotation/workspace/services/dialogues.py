@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -141,30 +142,24 @@ def dialogue_start(
     The same form sent again (a retry after a lost answer, a double click) carries the same
     `start_key` and returns the dialogue it started, without a second prompt."""
     start_key = _start_key_clean(start_key)
+    start = partial(
+        _dialogue_start,
+        batch=batch,
+        annotator=annotator,
+        message=message,
+        risk_category=risk_category,
+        attack_vector=attack_vector,
+    )
     if start_key:
         existing = Dialogue.objects.filter(annotator=annotator, start_key=start_key).first()
         if existing is not None:
             return existing
         try:
             with transaction.atomic():
-                return _dialogue_start(
-                    batch=batch,
-                    annotator=annotator,
-                    message=message,
-                    risk_category=risk_category,
-                    attack_vector=attack_vector,
-                    start_key=start_key,
-                )
+                return start(start_key=start_key)
         except IntegrityError:  # the same form, sent twice at once: the other one won
             return Dialogue.objects.get(annotator=annotator, start_key=start_key)
-    return _dialogue_start(
-        batch=batch,
-        annotator=annotator,
-        message=message,
-        risk_category=risk_category,
-        attack_vector=attack_vector,
-        start_key="",
-    )
+    return start(start_key="")
 
 
 def _dialogue_start(
