@@ -6,12 +6,15 @@
     .venv/bin/python bench/ppo_bench.py --tiny --out bench/out/ppo-tiny.json   # checks the script
 
 Each side runs as its own process and times every iteration after `--warmup` ones: seconds split
-into generation, scoring (the rollout phase's forwards: policy log-probs, reference, value and
-reward) and training, rollouts per second, KL and reward per iteration, peak memory. Margin's
-side also gets each part's share of its limit:
+into generation, scoring (the rollout phase's forwards after generation: reference and reward,
+and policy log-probs and values where a side runs them there) and training, rollouts per
+second, KL and reward per iteration, peak memory. Margin's side also gets each part's share of
+its limit:
 
 - training: 6 x (actor + critic parameters) x sequence tokens / the measured matmul peak;
-- scoring: 2 x (actor + reference + critic + reward parameters) x sequence tokens / that peak;
+- scoring: 2 x (reference + reward parameters) x sequence tokens / that peak: the forwards
+  Margin's rollout phase runs here (pi_old's log-probs come from the engine's own draws, and
+  with one mini-batch an iteration every V_old from the critic's training forward);
 - generation: answer tokens / the transformers backend's own batched throughput, measured here
   at the same batch and answer length.
 
@@ -257,7 +260,7 @@ def limits(side: dict, params: dict[str, int], peak_gflops: float, gen_tps: floa
     answers = statistics.fmean(x["answer_length"] for x in timed) * args.rollouts
     flops = peak_gflops * 1e9 * args.threads
     train = 6 * (params["actor"] + params["critic"]) * tokens / flops
-    score = 2 * sum(params.values()) * tokens / flops
+    score = 2 * (params["reference"] + params["reward"]) * tokens / flops
     gen = answers / gen_tps
     mean = {k: statistics.fmean(x[k] for x in timed) for k in timed[0] if k.startswith("seconds")}
     return {

@@ -25,7 +25,9 @@ class Completion:
     out to fit the context window (0 when the dialogue fitted). `prompt_token_ids` and
     `token_ids` are the prompt's and the answer's tokens (the answer's end-of-turn token
     included when it stopped) where the backend sees them (transformers, in-process vLLM);
-    empty otherwise.
+    empty otherwise. `token_logprobs` (transformers only) holds, per answer token, its
+    log-probability under the distribution it was drawn from before any top-p cut:
+    log softmax(logits / temperature), natural log; empty where the backend gives none.
     """
 
     text: str
@@ -38,3 +40,4 @@ class Completion:
     dropped_turns: int = 0
     prompt_token_ids: tuple[int, ...] = ()
     token_ids: tuple[int, ...] = ()
+    token_logprobs: tuple[float, ...] = ()

@@ -3,7 +3,9 @@
     optimizer = adamw(model, lr=1e-6, betas=(0.9, 0.95), eps=1e-5, weight_decay=0.1)
 
 Weight decay applies to matrices (embeddings, projections, heads) and not to biases and norm
-scales, as in nanoGPT and most LLM recipes.
+scales, as in nanoGPT and most LLM recipes. The step is PyTorch's fused kernel for plain
+tensors (on a 2-core CPU about 5x faster than the per-tensor loop for SmolLM2's 135M
+parameters); FSDP's sharded parameters keep the default implementation.
 """
 
 from __future__ import annotations
@@ -28,4 +30,13 @@ def adamw(
         lr=lr,
         betas=betas,
         eps=eps,
+        fused=bool(trainable) and not any(_is_sharded(p) for p in trainable),
     )
+
+
+def _is_sharded(parameter: torch.Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # a build without torch.distributed
+        return False
+    return isinstance(parameter, DTensor)

@@ -134,6 +134,7 @@ class TransformersBackend:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         sampler = RowSampler(params)
         tokens: list[list[int]] = [[] for _ in prompts]
+        logprobs: list[list[float]] = [[] for _ in prompts]
         finish: list[str | None] = [None] * rows
         stop = torch.tensor(sorted(self.stop_ids), dtype=torch.long)
 
@@ -150,13 +151,16 @@ class TransformersBackend:
         )
         for _ in range(max(p.max_tokens for p in params)):
             active = [f is None for f in finish]
-            drawn = sampler.draw(out.logits[:, -1, :].float().cpu(), active)
+            logits = out.logits[:, -1, :].float().cpu()
+            drawn = sampler.draw(logits, active)
             step = torch.where(torch.tensor(active), drawn, torch.tensor(self.pad_id))
+            drawn_logprobs = sampler.logprobs(logits, step).tolist()
             stopped = torch.isin(step, stop).tolist()
             for row, token in enumerate(step.tolist()):
                 if not active[row]:
                     continue
                 tokens[row].append(token)
+                logprobs[row].append(drawn_logprobs[row])
                 if stopped[row]:
                     finish[row] = "stop"
                 elif len(tokens[row]) >= params[row].max_tokens:
@@ -186,8 +190,11 @@ class TransformersBackend:
                 dropped_turns=dropped,
                 prompt_token_ids=tuple(ids),
                 token_ids=tuple(toks),
+                token_logprobs=tuple(lps),
             )
-            for (ids, dropped), toks, reason, p in zip(prompts, tokens, finish, params, strict=True)
+            for (ids, dropped), toks, lps, reason, p in zip(
+                prompts, tokens, logprobs, finish, params, strict=True
+            )
         ]
 
 
@@ -227,6 +234,13 @@ class RowSampler:
             if active[i]:
                 tokens[i] = _nucleus(probs[i], self.params[i].top_p, float(u[i]))
         return tokens
+
+    def logprobs(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """log softmax(logits / temperature)[token] (B,) for logits (B, V) and tokens (B,):
+        each row's temperature (1 for greedy rows), no top-p cut."""
+        scaled = logits / self.temperature
+        picked = scaled.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        return picked - torch.logsumexp(scaled, dim=-1)
 
 
 def _nucleus(probs: torch.Tensor, top_p: float, u: float) -> int:

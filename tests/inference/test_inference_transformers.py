@@ -95,3 +95,19 @@ def test_missing_folder_is_model_not_found(tmp_path):
 
     with pytest.raises(ModelNotFound):
         TransformersBackend(tmp_path / "nothing")
+
+
+def test_each_drawn_token_comes_with_its_log_probability(cpu_backend, batched):
+    """log softmax(logits / T)[token] of each draw (before the top-p cut), as a forward of the
+    whole prompt and answer gives it."""
+    import torch
+
+    for c in batched:
+        assert len(c.token_logprobs) == len(c.token_ids)
+        ids = torch.tensor([list(c.prompt_token_ids) + list(c.token_ids)])
+        with torch.no_grad():
+            logits = cpu_backend.lm(input_ids=ids).logits[0, len(c.prompt_token_ids) - 1 : -1]
+        expected = torch.log_softmax(logits / c.params.temperature, dim=-1)
+        expected = expected.gather(-1, torch.tensor(c.token_ids).unsqueeze(-1)).squeeze(-1)
+        assert torch.tensor(c.token_logprobs) == pytest.approx(expected, abs=1e-4)
+        assert all(lp <= 0.0 for lp in c.token_logprobs)

@@ -66,12 +66,21 @@ def policy_forward(
         logits_to_keep=width_r + 1,
         use_cache=False,
     ).logits[:, :-1]
-    logits = logits.float() / temperature
-    logprobs = token_logprobs(logits, batch.response) * batch.mask
+    logits = logits.float()
+    if temperature != 1.0:  # (B, R, V): a copy saved where it changes nothing
+        logits = logits / temperature
+    log_z = torch.logsumexp(logits, dim=-1)
+    logprobs = token_logprobs(logits, batch.response, log_z) * batch.mask
     if not with_entropy:
         return logprobs, None
     with torch.no_grad():
-        return logprobs, entropy(logits.detach()) * batch.mask
+        return logprobs, entropy(logits.detach(), log_z.detach()) * batch.mask
+
+
+def by_length(indices: list[int], lengths: list[int]) -> list[int]:
+    """`indices` ordered by their rows' lengths (stable), so that micro-batches cut from them
+    pad little; sums over a mini-batch do not depend on how it is cut."""
+    return sorted(indices, key=lambda i: lengths[i])
 
 
 def value_forward(critic, batch: Batch) -> torch.Tensor:

@@ -46,6 +46,15 @@ class Rollout:
         "the sampling distribution differ from pi_theta and the KL estimate wrong.",
     )
     generation_batch: int = option(64, "transformers engine: answers generated together.")
+    old_logprobs: str = option(
+        "auto",
+        "Where pi_old's log-probs of the answer tokens come from: engine (the transformers "
+        "engine's own draws, one actor forward fewer per iteration), forward (an actor forward "
+        "after generation), or auto: engine for the transformers engine in float32, forward "
+        "otherwise (vLLM's and bf16 kernels differ from the trainer's). Before the first step "
+        "the reference's forward serves, so KL is exactly 0 at iteration 0.",
+        choices=("auto", "engine", "forward"),
+    )
     gpu_memory_utilization: float = option(
         0.3, "vllm engine: share of GPU memory for the engine (the trainer needs the rest)."
     )
@@ -176,6 +185,8 @@ def check_shape(cfg: PPOConfig, world: int = 1) -> None:
         raise ValueError(f"--mini-batch {o.mini_batch} cannot be shared by {world} processes")
     if not 0.0 < cfg.rollout.temperature <= 2.0:
         raise ValueError("--temperature must be in (0, 2]")
+    if cfg.rollout.backend == "vllm" and cfg.rollout.old_logprobs == "engine":
+        raise ValueError("--old-logprobs engine needs the transformers engine")
     if cfg.rollout.backend == "vllm" and world > 1:
         raise ValueError("the vllm rollout engine runs in one process; use transformers")
     if min(cfg.iterations, o.micro_batch, o.ppo_epochs, cfg.eval_every) < 1:

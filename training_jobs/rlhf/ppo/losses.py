@@ -157,14 +157,19 @@ def value_loss(
     return 0.5 * torch.maximum(unclipped, clipped) * mask, (clipped > unclipped).float() * mask
 
 
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+def token_logprobs(
+    logits: torch.Tensor, tokens: torch.Tensor, log_z: torch.Tensor | None = None
+) -> torch.Tensor:
     """log softmax(logits)[tokens]: logits (B, T, V), tokens (B, T) → (B, T), without
-    materialising the (B, T, V) log-softmax."""
+    materialising the (B, T, V) log-softmax; `log_z`, logsumexp(logits) (B, T), if known."""
     picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+    return picked - (torch.logsumexp(logits, dim=-1) if log_z is None else log_z)
 
 
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy (B, T) of the categorical distributions given by logits (B, T, V)."""
-    log_z = torch.logsumexp(logits, dim=-1)
-    return log_z - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+def entropy(logits: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
+    """Entropy (B, T) of the categorical distributions given by logits (B, T, V); `log_z`,
+    logsumexp(logits) (B, T), if known."""
+    if log_z is None:
+        log_z = torch.logsumexp(logits, dim=-1)
+    probs = torch.exp(logits - log_z.unsqueeze(-1))
+    return log_z - torch.linalg.vecdot(probs, logits)

@@ -3,7 +3,7 @@ process's answers, and the policy's provenance."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ class Trajectory:
     """One iteration's rollouts on this process, with everything the PPO step needs.
 
     Tensors are (B, R): B answers, R the longest answer; `mask` is 1.0 on answer tokens.
+    The rows of `values_pending` get their V_old from the critic's first training forward
+    (its weights are still the rollout's then), so `values` is 0 there and `advantages` and
+    `returns` are None until the PPO step has that forward.
     """
 
     rollouts: Rollouts
@@ -29,13 +32,14 @@ class Trajectory:
     ref_logprobs: torch.Tensor
     values: torch.Tensor
     rewards: torch.Tensor
-    advantages: torch.Tensor
-    returns: torch.Tensor
     raw_scores: torch.Tensor  # (B,) routed raw R_c
     scores: torch.Tensor  # (B,) whitened
     reasons: list[str]
     seconds_generation: float
     seconds_scoring: float
+    values_pending: list[int] = field(default_factory=list)
+    advantages: torch.Tensor | None = None
+    returns: torch.Tensor | None = None
 
 
 def trajectory_metrics(traj: Trajectory) -> dict[str, float]:

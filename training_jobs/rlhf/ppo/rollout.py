@@ -42,6 +42,7 @@ class Rollouts:
     response_ids: list[list[int]]
     texts: list[str]
     truncated: list[bool]
+    logprobs: list[list[float]] = field(default_factory=list)  # the engine's, where it gives them
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -208,5 +209,6 @@ def rollouts_from(
         response_ids=ids,
         texts=[c.text for c in completions],
         truncated=[not tokens or tokens[-1] not in stop_ids for tokens in ids],
+        logprobs=[list(getattr(c, "token_logprobs", ())) for c in completions],
         seconds=seconds,
     )

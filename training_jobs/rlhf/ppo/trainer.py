@@ -19,7 +19,13 @@ from mlcore import distributed
 from mlcore.optim import adamw
 from mlcore.progress import Progress
 from training_jobs.rlhf.ppo import checkpoint as ckpt
-from training_jobs.rlhf.ppo.batch import collate, pad_rows, policy_forward, value_forward
+from training_jobs.rlhf.ppo.batch import (
+    by_length,
+    collate,
+    pad_rows,
+    policy_forward,
+    value_forward,
+)
 from training_jobs.rlhf.ppo.config import PPOConfig, as_dict, check
 from training_jobs.rlhf.ppo.losses import (
     gae,
@@ -59,6 +65,7 @@ class PPOTrainer:
         self.best = {"heldout_reward": None, "iteration": None}
         self.bad_evaluations = 0
         self.history: list[dict[str, Any]] = []
+        self.actor_stepped = False  # the actor is still pi_0
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -148,6 +155,7 @@ class PPOTrainer:
             self.critic, self.critic_optim, state["critic"], state["critic_optim"]
         )
         self.iteration = state["iteration"]
+        self.actor_stepped = self.iteration > 0
         self.best = state["best"]
         self.bad_evaluations = state["bad_evaluations"]
         self.history = state["history"]
@@ -173,7 +181,11 @@ class PPOTrainer:
     # -- one iteration -------------------------------------------------------------------
 
     def generate_trajectory(self, iteration: int) -> Trajectory:
-        """Answer this iteration's prompts, score them and compute advantages."""
+        """Answer this iteration's prompts, score them and shape the per-token rewards.
+
+        V_old of the rows the first mini-batch trains on comes from the critic's training
+        forward (`ppo_step`), so the critic reads those rows once, not twice; advantages follow
+        there, once every V_old is known."""
         cfg, o = self.cfg, self.cfg.optim
         positions = rank_positions(
             o.rollouts, o.mini_batch, self.dist.world, self.dist.rank, iteration, cfg.seed
@@ -184,7 +196,9 @@ class PPOTrainer:
         rollouts = self._generate(prompts, positions, seeds)
 
         started = time.perf_counter()
-        logprobs, ref_logprobs, values, mask = self._rollout_forwards(rollouts)
+        pending = list(range(min(self._local_mini_batch(), len(rollouts))))
+        logprobs, ref_logprobs, mask = self._logprob_forwards(rollouts)
+        values = self._value_forwards(rollouts, range(len(pending), len(rollouts)))
         scored = score_answers(
             self.models,
             [p.messages for p in rollouts.prompts],
@@ -198,10 +212,6 @@ class PPOTrainer:
         if cfg.rewards.whiten_score:
             scores = whiten_with(scored.raw, distributed.all_sum(moments(scored.raw, ones)))
         rewards = shaped_rewards(scores, logprobs, ref_logprobs, mask, cfg.objective.beta)
-        advantages, returns = gae(rewards, values, mask, cfg.objective.gamma, cfg.objective.lam)
-        if cfg.objective.whiten_advantages:
-            stats = distributed.all_sum(moments(advantages, mask))
-            advantages = whiten_with(advantages, stats) * mask
         return Trajectory(
             rollouts=rollouts,
             mask=mask,
@@ -209,14 +219,27 @@ class PPOTrainer:
             ref_logprobs=ref_logprobs,
             values=values,
             rewards=rewards,
-            advantages=advantages,
-            returns=returns,
             raw_scores=scored.raw,
             scores=scores,
             reasons=scored.reasons,
             seconds_generation=rollouts.seconds,
             seconds_scoring=time.perf_counter() - started,
+            values_pending=pending,
         )
+
+    def _local_mini_batch(self) -> int:
+        return self.cfg.optim.mini_batch // self.dist.world
+
+    def _advantages(self, traj: Trajectory) -> None:
+        """GAE advantages and returns of every row (whitened over the batch if asked)."""
+        objective = self.cfg.objective
+        advantages, returns = gae(
+            traj.rewards, traj.values, traj.mask, objective.gamma, objective.lam
+        )
+        if objective.whiten_advantages:
+            stats = distributed.all_sum(moments(advantages, traj.mask))
+            advantages = whiten_with(advantages, stats) * traj.mask
+        traj.advantages, traj.returns = advantages, returns
 
     def _generate(self, prompts: list[Prompt], positions: list[int], seeds: list[int]):
         started = time.perf_counter()
@@ -232,122 +255,217 @@ class PPOTrainer:
         )
 
     @torch.no_grad()
-    def _rollout_forwards(self, rollouts: Rollouts):
-        """log pi_old, log pi_0 and V for every answer token, in micro-batches; (B, R) each."""
-        actor, critic = distributed.unwrap(self.actor), distributed.unwrap(self.critic)
-        width = max((len(x) for x in rollouts.response_ids), default=1)
-        rows: dict[str, list[torch.Tensor]] = {"logp": [], "ref": [], "value": []}
+    def _logprob_forwards(self, rollouts: Rollouts):
+        """log pi_old, log pi_0 of every answer token and the answer mask; (B, R) each.
+
+        log pi_old is the reference's own forward until the actor's first step (the same
+        function then, so KL is exactly 0), then the engine's draws or an actor forward
+        (`--old-logprobs`)."""
+        actor = distributed.unwrap(self.actor)
+        source = self._old_logprobs_source(rollouts)
+        temperature = self.cfg.rollout.temperature
+
+        def forward(batch):
+            ref, _ = policy_forward(self.ref, batch, temperature)
+            logp = policy_forward(actor, batch, temperature)[0] if source == "forward" else ref
+            return {"ref": ref, "logp": logp}
+
+        rows = self._forward_rows(rollouts, range(len(rollouts)), forward)
+        if source == "engine":
+            rows["logp"] = [torch.tensor(x, dtype=torch.float32) for x in rollouts.logprobs]
+        width = _answer_width(rollouts)
+        mask = pad_rows([torch.ones(len(r)) for r in rollouts.response_ids], width)
+        return pad_rows(rows["logp"], width), pad_rows(rows["ref"], width), mask
+
+    @torch.no_grad()
+    def _value_forwards(self, rollouts: Rollouts, wanted) -> torch.Tensor:
+        """V (B, R) of the `wanted` rows' answer tokens; 0 on the other rows."""
+        critic = distributed.unwrap(self.critic)
+        rows = self._forward_rows(
+            rollouts, wanted, lambda batch: {"value": value_forward(critic, batch)}
+        ).get("value", [None] * len(rollouts))
+        return pad_rows([torch.zeros(0) if x is None else x for x in rows], _answer_width(rollouts))
+
+    def _forward_rows(self, rollouts: Rollouts, wanted, forward) -> dict[str, list[Any]]:
+        """`forward(batch)`'s (b, R) tensors for the `wanted` rows, cut to each answer's
+        length, in micro-batches of similar lengths; None for the rows not wanted."""
+        out: dict[str, list[Any]] = {}
+        order = by_length(list(wanted), _lengths(rollouts))
         step = self.cfg.optim.micro_batch
-        for start in range(0, len(rollouts), step):
+        for start in range(0, len(order), step):
+            part = order[start : start + step]
             batch = collate(
-                rollouts.prompt_ids[start : start + step],
-                rollouts.response_ids[start : start + step],
+                [rollouts.prompt_ids[i] for i in part],
+                [rollouts.response_ids[i] for i in part],
                 self.pad_id,
             ).to(self.dist.device)
             with self.autocast:
-                logp, _ = policy_forward(actor, batch, self.cfg.rollout.temperature)
-                ref, _ = policy_forward(self.ref, batch, self.cfg.rollout.temperature)
-                value = value_forward(critic, batch)
-            for name, tensor in (("logp", logp), ("ref", ref), ("value", value)):
-                rows[name] += [
-                    t[: len(r)].float().cpu()
-                    for t, r in zip(
-                        tensor, rollouts.response_ids[start : start + step], strict=True
-                    )
-                ]
-        mask = pad_rows([torch.ones(len(r)) for r in rollouts.response_ids], width)
-        return (
-            pad_rows(rows["logp"], width),
-            pad_rows(rows["ref"], width),
-            pad_rows(rows["value"], width),
-            mask,
-        )
+                tensors = forward(batch)
+            for name, tensor in tensors.items():
+                column = out.setdefault(name, [None] * len(rollouts))
+                for row, i in zip(tensor, part, strict=True):
+                    column[i] = row[: len(rollouts.response_ids[i])].float().cpu()
+        return out
+
+    def _old_logprobs_source(self, rollouts: Rollouts) -> str:
+        """Where log pi_old comes from: reference (before the actor's first step), engine or
+        forward."""
+        if not self.actor_stepped:
+            return "reference"
+        wanted = self.cfg.rollout.old_logprobs
+        if wanted == "auto":
+            exact = self.engine.kind == "transformers" and not self.cfg.bf16
+            wanted = "engine" if exact else "forward"
+        if wanted == "engine" and any(
+            len(lp) != len(ids)
+            for lp, ids in zip(rollouts.logprobs, rollouts.response_ids, strict=True)
+        ):
+            raise RuntimeError(f"the {self.engine.kind} engine gave no log-probs of its draws")
+        return wanted
 
     def ppo_step(self, traj: Trajectory, iteration: int) -> dict[str, float]:
-        """One clipped PPO gradient step per mini-batch (per epoch) on actor and critic."""
+        """One clipped PPO gradient step per mini-batch (per epoch) on actor and critic.
+
+        The critic steps on the first mini-batch first: its forward there gives those rows'
+        V_old, then every row's advantages are computed and the actor follows."""
         cfg, o = self.cfg, self.cfg.optim
-        local = o.mini_batch // self.dist.world
+        local = self._local_mini_batch()
         size = len(traj.rollouts)
         totals: dict[str, float] = {}
         started = time.perf_counter()
         self.actor.train()
         self.critic.train()
+
+        def add(step: dict[str, float]) -> None:
+            for name, value in step.items():
+                totals[name] = totals.get(name, 0.0) + value
+
+        critic_first = bool(traj.values_pending)
+        if critic_first:
+            add(self._critic_first(traj))
+        self._advantages(traj)
         for epoch in range(o.ppo_epochs):
             order = list(range(size))
             if epoch:
                 random.Random(f"{cfg.seed}:epoch:{iteration}:{epoch}").shuffle(order)
             for start in range(0, size, local):
-                for name, value in self._mini_batch(traj, order[start : start + local]).items():
-                    totals[name] = totals.get(name, 0.0) + value
+                critic = bool(epoch or start or not critic_first)
+                add(self._mini_batch(traj, order[start : start + local], critic))
         self.actor.eval()
         self.critic.eval()
         tokens = totals.pop("tokens")
         means = global_means(totals, tokens)
         return {**means, "seconds_training": time.perf_counter() - started}
 
-    def _mini_batch(self, traj: Trajectory, indices: list[int]) -> dict[str, float]:
-        """Forward and backward one mini-batch in micro-batches, then step both optimisers.
+    def _micro_batches(self, traj: Trajectory, indices: list[int]):
+        """(is the last, collated micro-batch, its rows) over `indices` sorted by length, and
+        the answer tokens of the whole mini-batch on all processes."""
+        o, dev = self.cfg.optim, self.dist.device
+        tokens = distributed.all_sum(traj.mask[indices].sum().reshape(1))[0].item()
+        indices = by_length(indices, _lengths(traj.rollouts))
+        micro = [indices[i : i + o.micro_batch] for i in range(0, len(indices), o.micro_batch)]
+        r = traj.rollouts
+
+        def batches():
+            for n, part in enumerate(micro):
+                batch = collate(
+                    [r.prompt_ids[i] for i in part], [r.response_ids[i] for i in part], self.pad_id
+                ).to(dev)
+                yield n == len(micro) - 1, batch, part
+
+        return batches(), tokens
+
+    def _critic_first(self, traj: Trajectory) -> dict[str, float]:
+        """The critic's step on the first mini-batch, whose forward gives those rows' V_old
+        (written into `traj.values`): V = V_old there, so the value clip is inactive."""
+        cfg, dev, world = self.cfg, self.dist.device, self.dist.world
+        batches, tokens = self._micro_batches(traj, traj.values_pending)
+        totals = {"value_loss": 0.0, "value_clip_fraction": 0.0}
+        for last, batch, part in batches:
+            width = batch.response.shape[1]
+            with self._sync(last, (self.critic,)):
+                with self.autocast:
+                    values = value_forward(self.critic, batch)
+                old = values.detach().float()
+                rewards = traj.rewards[part, :width].to(dev)
+                _, returns = gae(rewards, old, batch.mask, cfg.objective.gamma, cfg.objective.lam)
+                vl, _ = value_loss(values, old, returns, batch.mask, cfg.objective.value_clip)
+                (vl.sum() * world / tokens).backward()
+            traj.values[part, :width] = old.cpu()
+            totals["value_loss"] += float(vl.detach().sum())
+        self._step(((self.critic, self.critic_optim),))
+        traj.values_pending = []
+        return totals
+
+    def _mini_batch(self, traj: Trajectory, indices: list[int], critic: bool) -> dict[str, float]:
+        """Forward and backward one mini-batch in micro-batches, then step the optimisers
+        (the critic's too unless `critic` is False: it has stepped on these rows already).
 
         Both losses are sums over the mini-batch's answer tokens (all processes) divided by
         their count; DDP and FSDP average gradients over processes, hence the world factor.
         """
-        cfg, o, dev = self.cfg, self.cfg.optim, self.dist.device
-        world = self.dist.world
-        tokens = distributed.all_sum(traj.mask[indices].sum().reshape(1))[0].item()
+        cfg, dev, world = self.cfg, self.dist.device, self.dist.world
+        batches, tokens = self._micro_batches(traj, indices)
         totals = dict.fromkeys(
             ("tokens", "policy_loss", "clip_fraction", "value_loss", "value_clip_fraction")
             + ("entropy", "approx_kl"),
             0.0,
         )
-        micro = [indices[i : i + o.micro_batch] for i in range(0, len(indices), o.micro_batch)]
-        for n, part in enumerate(micro):
-            r = traj.rollouts
-            batch = collate(
-                [r.prompt_ids[i] for i in part], [r.response_ids[i] for i in part], self.pad_id
-            ).to(dev)
+        models = (self.actor, self.critic) if critic else (self.actor,)
+        for last, batch, part in batches:
             width = batch.response.shape[1]
             pick = {
                 name: getattr(traj, name)[part, :width].to(dev)
                 for name in ("logprobs", "advantages", "values", "returns")
             }
-            with self._sync(n == len(micro) - 1):
+            with self._sync(last, models):
                 with self.autocast:
                     logp, ent = policy_forward(
                         self.actor, batch, cfg.rollout.temperature, with_entropy=True
                     )
-                    values = value_forward(self.critic, batch)
+                    values = value_forward(self.critic, batch) if critic else None
                 pl, clipped = policy_loss(
                     logp, pick["logprobs"], pick["advantages"], batch.mask, cfg.objective.clip
                 )
-                vl, v_clipped = value_loss(
-                    values, pick["values"], pick["returns"], batch.mask, cfg.objective.value_clip
-                )
-                ((pl.sum() + vl.sum()) * world / tokens).backward()
+                loss = pl.sum()
+                if values is not None:
+                    clip = cfg.objective.value_clip
+                    vl, v_clipped = value_loss(
+                        values, pick["values"], pick["returns"], batch.mask, clip
+                    )
+                    loss = loss + vl.sum()
+                    totals["value_loss"] += float(vl.detach().sum())
+                    totals["value_clip_fraction"] += float(v_clipped.sum())
+                (loss * world / tokens).backward()
             log_ratio = (logp.detach() - pick["logprobs"]) * batch.mask
             step = {
                 "tokens": batch.mask.sum(),
                 "policy_loss": pl.detach().sum(),
                 "clip_fraction": clipped.sum(),
-                "value_loss": vl.detach().sum(),
-                "value_clip_fraction": v_clipped.sum(),
                 "entropy": ent.sum(),
                 "approx_kl": 0.5 * (log_ratio**2).sum(),
             }
             for name, value in step.items():
                 totals[name] += float(value)
-        for model, optimizer in ((self.actor, self.actor_optim), (self.critic, self.critic_optim)):
-            if o.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+        optimizers = {id(self.actor): self.actor_optim, id(self.critic): self.critic_optim}
+        self._step([(model, optimizers[id(model)]) for model in models])
+        self.actor_stepped = True
         return totals
 
-    def _sync(self, last: bool):
-        """Gradient all-reduce only on a mini-batch's last micro-batch."""
+    def _step(self, pairs) -> None:
+        """Clip each model's gradient norm, step its optimiser and clear its gradients."""
+        for model, optimizer in pairs:
+            if self.cfg.optim.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.optim.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def _sync(self, last: bool, models):
+        """Gradient all-reduce of `models` only on a mini-batch's last micro-batch."""
         stack = contextlib.ExitStack()
         if self.dist.world == 1:
             return stack
-        for model in (self.actor, self.critic):
+        for model in models:
             if distributed.is_sharded(model):
                 model.set_requires_gradient_sync(last)
             elif not last:
@@ -507,6 +625,16 @@ class PPOTrainer:
         self.engine.close()
         distributed.barrier()
         return summary
+
+
+def _answer_width(rollouts: Rollouts) -> int:
+    return max((len(x) for x in rollouts.response_ids), default=1)
+
+
+def _lengths(rollouts: Rollouts) -> list[int]:
+    return [
+        len(p) + len(r) for p, r in zip(rollouts.prompt_ids, rollouts.response_ids, strict=True)
+    ]
 
 
 def _no_dropout(model: torch.nn.Module) -> None:

@@ -121,3 +121,74 @@ def test_without_a_shared_tokenizer_the_critic_starts_from_the_policy(tmp_path, 
     assert source.startswith("policy:")
     assert critic.classifier.config.vocab_size == len(tokenizer)
     assert torch.count_nonzero(critic.classifier.score.weight) == 0
+
+
+@pytest.mark.parametrize("micro_batch", [1, 3])
+def test_old_logprobs_from_the_engine_match_a_forward_and_micro_batches_change_nothing(
+    tmp_path, tiny_setup, micro_batch
+):
+    """After a step, the engine's log-probs of its own draws are those of an actor forward;
+    and a mini-batch cut into other micro-batches (sorted by length) takes the same step."""
+    trainers = {}
+    for source, micro in (("engine", 4), ("forward", micro_batch)):
+        trainer = PPOTrainer(
+            ppo_config(tmp_path / source, tiny_setup, old_logprobs=source, micro_batch=micro)
+        )
+        trainer.setup()
+        for group in trainer.actor_optim.param_groups:
+            group["lr"] = 1e-2
+        trainer.ppo_step(trainer.generate_trajectory(0), 0)
+        trainers[source] = trainer
+    engine, forward = trainers["engine"], trainers["forward"]
+    for name, weight in engine.actor.state_dict().items():
+        assert weight == pytest.approx(forward.actor.state_dict()[name], abs=1e-5), name
+
+    a, b = engine.generate_trajectory(1), forward.generate_trajectory(1)
+    assert a.rollouts.response_ids == b.rollouts.response_ids
+    assert not torch.equal(a.logprobs, a.ref_logprobs)  # the actor has moved
+    assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    for trainer in trainers.values():
+        trainer.engine.close()
+
+
+def test_v_old_from_the_critics_first_training_forward_is_a_separate_forwards(tmp_path, tiny_setup):
+    """The first mini-batch's V_old comes from the critic's training forward (its weights are
+    the rollout's then): the same values, advantages and step as a separate forward gives."""
+    trainers = []
+    for name in ("first", "separate"):
+        trainer = PPOTrainer(ppo_config(tmp_path / name, tiny_setup))
+        trainer.setup()
+        for optimizer in (trainer.actor_optim, trainer.critic_optim):
+            for group in optimizer.param_groups:
+                group["lr"] = 1e-2
+        trainers.append(trainer)
+    first, separate = trainers
+    a, b = first.generate_trajectory(0), separate.generate_trajectory(0)
+    assert a.values_pending == list(range(8)) and a.advantages is None
+    assert torch.count_nonzero(a.values[:8]) == 0 and torch.count_nonzero(a.values[8:]) > 0
+    b.values = separate._value_forwards(b.rollouts, range(len(b.rollouts)))
+    b.values_pending = []
+
+    got, want = first.ppo_step(a, 0), separate.ppo_step(b, 0)
+    assert a.values == pytest.approx(b.values, abs=1e-5)
+    assert a.advantages == pytest.approx(b.advantages, abs=1e-4)
+    for name in ("policy_loss", "value_loss", "entropy"):
+        assert got[name] == pytest.approx(want[name], abs=1e-5), name
+    for model in ("actor", "critic"):
+        theirs = getattr(separate, model).state_dict()
+        for name, weight in getattr(first, model).state_dict().items():
+            assert weight == pytest.approx(theirs[name], abs=1e-5), (model, name)
+    for trainer in trainers:
+        trainer.engine.close()
+
+
+def test_one_mini_batch_an_iteration_reads_every_v_old_in_the_critics_training_forward(
+    tmp_path, tiny_setup
+):
+    trainer = PPOTrainer(ppo_config(tmp_path / "out", tiny_setup, rollouts=8, mini_batch=8))
+    trainer.setup()
+    traj = trainer.generate_trajectory(0)
+    assert traj.values_pending == list(range(8)) and torch.count_nonzero(traj.values) == 0
+    step = trainer.ppo_step(traj, 0)
+    assert torch.count_nonzero(traj.values * traj.mask) > 0 and step["value_loss"] > 0
+    trainer.engine.close()
