@@ -295,6 +295,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--trl-venv", default=str(ROOT / ".venv-trl-ppo"))
     parser.add_argument("--no-trl", action="store_true", help="Margin's side only.")
+    parser.add_argument(
+        "--trl-first",
+        action="store_true",
+        help="Run TRL's side before Margin's (a machine whose speed drifts favours one order).",
+    )
     parser.add_argument("--work", default="", help="Folder for the runs (default: temporary).")
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "ppo.json"))
     args = parser.parse_args(argv)
@@ -316,6 +321,9 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict = {"settings": settings(args), "policy": str(policy), "threads": args.threads}
     peak = matmul_peak()
     report["matmul_gflops_per_cpu_s"] = round(peak, 1)
+    trl_first = args.trl_first and not args.no_trl
+    report["order"] = ["trl", "margin"] if trl_first else ["margin", "trl"]
+    trl = run_trl(args, policy, reward_model, prompts, work) if trl_first else None
     margin = run_margin(args, policy, reward_model, prompts_file, work)
     report["margin"] = summarise(margin, args.warmup, args.rollouts)
     gen_tps = generation_limit(policy, prompts, args)
@@ -324,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict:
     report["parameters"] = params
     report["backend_answer_tokens_per_s"] = round(gen_tps, 1)
     if not args.no_trl:
-        trl = run_trl(args, policy, reward_model, prompts, work)
+        trl = trl or run_trl(args, policy, reward_model, prompts, work)
         report["trl"] = {**summarise(trl, args.warmup, args.rollouts), "versions": trl["versions"]}
         report["speedup_rollouts_per_second"] = round(
             report["margin"]["rollouts_per_second"] / report["trl"]["rollouts_per_second"], 2
