@@ -7,9 +7,21 @@ from tests import shared_data
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
-# Ways a test could reach data beside the checkout: the team's shared folder, the variable that
-# pointed at it, or a path climbing out of the repository to a `shared` folder.
-OUTSIDE = re.compile(r"\.\./shared|MARGIN_SHARED_DATA|/work/shared|parents\[\d\]\s*/\s*\"shared\"")
+# Ways a test could reach data beside the checkout: the team's data folder next to it, the
+# variable that pointed at it, or a path climbing out of the repository to that folder. The
+# folder's name is composed here so that this guard does not itself spell a path out.
+FOLDER = "shared"
+ENV = f"MARGIN_{FOLDER.upper()}_DATA"
+OUTSIDE = re.compile(
+    "|".join(
+        (
+            re.escape(f"../{FOLDER}"),
+            ENV,
+            re.escape(f"/work/{FOLDER}"),
+            rf'parents\[\d\]\s*/\s*"{FOLDER}"',
+        )
+    )
+)
 
 
 def test_no_test_names_a_data_folder_outside_the_checkout():
@@ -39,8 +51,9 @@ def test_the_real_data_files_are_in_the_checkout_with_their_licence():
 
 def test_the_pattern_finds_what_it_looks_for():
     for line in (
-        'Path("../shared/data")',
-        'os.environ["MARGIN_SHARED_DATA"]',
-        'Path(__file__).parents[2] / "shared" / "data"',
+        f'Path("../{FOLDER}/data")',
+        f'os.environ["{ENV}"]',
+        f'Path(__file__).parents[2] / "{FOLDER}" / "data"',
+        f'Path("/work/{FOLDER}/data")',
     ):
         assert OUTSIDE.search(line), line
