@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from mlcore import distributed
+
 
 def adamw(
     model: torch.nn.Module,
@@ -30,13 +32,5 @@ def adamw(
         lr=lr,
         betas=betas,
         eps=eps,
-        fused=bool(trainable) and not any(_is_sharded(p) for p in trainable),
+        fused=bool(trainable) and not distributed.is_sharded(model),
     )
-
-
-def _is_sharded(parameter: torch.Tensor) -> bool:
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # a build without torch.distributed
-        return False
-    return isinstance(parameter, DTensor)

@@ -209,6 +209,6 @@ def rollouts_from(
         response_ids=ids,
         texts=[c.text for c in completions],
         truncated=[not tokens or tokens[-1] not in stop_ids for tokens in ids],
-        logprobs=[list(getattr(c, "token_logprobs", ())) for c in completions],
+        logprobs=[list(c.token_logprobs) for c in completions],
         seconds=seconds,
     )

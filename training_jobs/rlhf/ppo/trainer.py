@@ -411,7 +411,10 @@ class PPOTrainer:
             + ("entropy", "approx_kl"),
             0.0,
         )
-        models = (self.actor, self.critic) if critic else (self.actor,)
+        pairs = [(self.actor, self.actor_optim)]
+        if critic:
+            pairs.append((self.critic, self.critic_optim))
+        models = [model for model, _ in pairs]
         for last, batch, part in batches:
             width = batch.response.shape[1]
             pick = {
@@ -447,8 +450,7 @@ class PPOTrainer:
             }
             for name, value in step.items():
                 totals[name] += float(value)
-        optimizers = {id(self.actor): self.actor_optim, id(self.critic): self.critic_optim}
-        self._step([(model, optimizers[id(model)]) for model in models])
+        self._step(pairs)
         self.actor_stepped = True
         return totals
 
