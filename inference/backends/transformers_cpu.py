@@ -15,6 +15,10 @@ padded batch, which moves a draw only when it lands within ~1e-6 of a token boun
 the output is deterministic for a given (batch, seeds). All rows of a step are drawn together
 (sorting the vocabulary only for rows that ask for top-p).
 
+Each decoding step takes the decoder's last hidden states and applies the output head by
+vocabulary chunks (`mlcore.heads`) where the model's logits are exactly that head (Llama and its
+kin): on a CPU about twice as fast as the model's own head for a large vocabulary, same draws.
+
 `from_model` generates with a module as it is now, so a trainer that changes the module's
 weights samples from the new weights at the next call (no copy is kept).
 """
@@ -33,6 +37,7 @@ from inference.context import ContextFitter, TruncationPolicy, prompt_token_ids
 from inference.errors import ContextTooLong, ModelNotFound
 from inference.params import SamplingParams, with_seed
 from inference.records import Completion, Conversation
+from mlcore.heads import chunked_logits, plain_output_head
 
 
 class TransformersBackend:
@@ -141,17 +146,9 @@ class TransformersBackend:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.lm.config)
-        out = self.lm(
-            input_ids=input_ids,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        logits = self._last_logits(input_ids, mask, positions, cache)
         for _ in range(max(p.max_tokens for p in params)):
             active = [f is None for f in finish]
-            logits = out.logits[:, -1, :].float().cpu()
             drawn = sampler.draw(logits, active)
             step = torch.where(torch.tensor(active), drawn, torch.tensor(self.pad_id))
             drawn_logprobs = sampler.logprobs(logits, step).tolist()
@@ -169,14 +166,7 @@ class TransformersBackend:
                 break
             mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long, device=device)], 1)
             positions = positions[:, -1:] + 1
-            out = self.lm(
-                input_ids=step.view(rows, 1).to(device),
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
+            logits = self._last_logits(step.view(rows, 1).to(device), mask, positions, cache)
         seconds = time.perf_counter() - started
         return [
             Completion(
@@ -196,6 +186,21 @@ class TransformersBackend:
                 prompts, tokens, logprobs, finish, params, strict=True
             )
         ]
+
+    def _last_logits(self, input_ids, mask, positions, cache) -> torch.Tensor:
+        """Float32 logits (B, V) on the CPU of each row's last position; the cache grows."""
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "position_ids": positions,
+            "past_key_values": cache,
+            "use_cache": True,
+        }
+        head = plain_output_head(self.lm)
+        if head is None:
+            return self.lm(**inputs, logits_to_keep=1).logits[:, -1, :].float().cpu()
+        hidden = self.lm.get_decoder()(**inputs).last_hidden_state[:, -1]
+        return chunked_logits(hidden, head.weight).cpu()
 
 
 class RowSampler:

@@ -111,3 +111,20 @@ def test_each_drawn_token_comes_with_its_log_probability(cpu_backend, batched):
         expected = expected.gather(-1, torch.tensor(c.token_ids).unsqueeze(-1)).squeeze(-1)
         assert torch.tensor(c.token_logprobs) == pytest.approx(expected, abs=1e-4)
         assert all(lp <= 0.0 for lp in c.token_logprobs)
+
+
+def test_the_chunked_head_draws_what_the_models_own_logits_draw(cpu_backend, monkeypatch):
+    """SmolLM2 is a Llama: its decoding steps apply the output head by vocabulary chunks
+    (`mlcore.heads`); the model's own logits give the same draws."""
+    import torch
+
+    from inference.backends import transformers_cpu
+    from mlcore.heads import plain_output_head
+
+    assert plain_output_head(cpu_backend.lm) is not None
+    chunked = cpu_backend.generate(PROMPTS, [params(7 + i) for i in range(len(PROMPTS))])
+    monkeypatch.setattr(transformers_cpu, "plain_output_head", lambda model: None)
+    own = cpu_backend.generate(PROMPTS, [params(7 + i) for i in range(len(PROMPTS))])
+    for a, b in zip(chunked, own, strict=True):
+        assert a.token_ids == b.token_ids
+        assert torch.tensor(a.token_logprobs) == pytest.approx(b.token_logprobs, abs=1e-5)

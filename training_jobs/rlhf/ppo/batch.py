@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mlcore.heads import plain_output_head
+from training_jobs.rlhf.ppo.head import head_logprobs
 from training_jobs.rlhf.ppo.losses import entropy, token_logprobs
 
 
@@ -54,10 +56,23 @@ def collate(prompt_ids: list[list[int]], response_ids: list[list[int]], pad_id: 
 def policy_forward(
     model, batch: Batch, temperature: float = 1.0, with_entropy: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """log pi(answer token) (B, R) and, if asked, the per-token entropy (B, R) (no gradient).
+    """log pi(answer token) (B, R) and, if asked, the per-token entropy (B, R) (no gradient);
+    0 on padding.
 
-    Only the R + 1 last positions' logits are computed (`logits_to_keep`), not the prompt's.
+    Through the output head by vocabulary chunks (`head.py`) when the model is a whole causal
+    LM whose head is a plain linear map in float32; otherwise from the logits of the R + 1 last
+    positions (`logits_to_keep`): the same values up to float rounding.
     """
+    head = plain_output_head(model)
+    if head is None:
+        return logits_forward(model, batch, temperature, with_entropy)
+    return chunked_forward(model, head, batch, temperature, with_entropy)
+
+
+def logits_forward(
+    model, batch: Batch, temperature: float = 1.0, with_entropy: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`policy_forward` through the model's own logits (any wrapper, sharding or precision)."""
     width_r = batch.response.shape[1]
     logits = model(
         input_ids=batch.input_ids,
@@ -75,6 +90,30 @@ def policy_forward(
         return logprobs, None
     with torch.no_grad():
         return logprobs, entropy(logits.detach(), log_z.detach()) * batch.mask
+
+
+def chunked_forward(
+    model, head: torch.nn.Linear, batch: Batch, temperature: float = 1.0, with_entropy=False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`policy_forward` from the decoder's last hidden states of the real answer tokens only,
+    through `head` by vocabulary chunks."""
+    width_r = batch.response.shape[1]
+    hidden = model.get_decoder()(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+    ).last_hidden_state
+    start = batch.prompt_width - 1
+    real = batch.mask > 0
+    logprobs, entropies = head_logprobs(
+        hidden[:, start : start + width_r][real], head.weight, batch.response[real], temperature
+    )
+    out = logprobs.new_zeros(batch.mask.shape)
+    out[real] = logprobs
+    if not with_entropy:
+        return out, None
+    return out, entropies.new_zeros(batch.mask.shape).index_put_((real,), entropies)
 
 
 def by_length(indices: list[int], lengths: list[int]) -> list[int]:
