@@ -109,11 +109,11 @@ def chunked_forward(
     logprobs, entropies = head_logprobs(
         hidden[:, start : start + width_r][real], head.weight, batch.response[real], temperature
     )
-    out = logprobs.new_zeros(batch.mask.shape)
-    out[real] = logprobs
-    if not with_entropy:
-        return out, None
-    return out, entropies.new_zeros(batch.mask.shape).index_put_((real,), entropies)
+
+    def padded(values: torch.Tensor) -> torch.Tensor:  # (N,) back into (B, R), 0 on padding
+        return values.new_zeros(batch.mask.shape).index_put((real,), values)
+
+    return padded(logprobs), padded(entropies) if with_entropy else None
 
 
 def by_length(indices: list[int], lengths: list[int]) -> list[int]:

@@ -50,14 +50,13 @@ class _HeadLogprobs(torch.autograd.Function):
         grad_hidden = torch.zeros_like(hidden) if want_hidden else None
         grad_weight = torch.empty_like(weight) if want_weight else None
         g = grad_logprobs.unsqueeze(1)
-        rows = torch.arange(hidden.shape[0], device=hidden.device)
         for start in range(0, weight.shape[0], chunk):
             w = weight[start : start + chunk]
             z = _logits(hidden, weight, start, chunk, inv_t)
             # d log p(y) / d z = onehot(y) - softmax(z), times d z / d (h W^T) = 1 / T
             grad_z = torch.exp(z - log_z.unsqueeze(1)).mul_(-g)
-            inside = (targets >= start) & (targets < start + w.shape[0])
-            grad_z[rows[inside], targets[inside] - start] += grad_logprobs[inside]
+            rows, columns = _in_chunk(targets, start, w.shape[0])
+            grad_z[rows, columns] += grad_logprobs[rows]
             if inv_t != 1.0:
                 grad_z.mul_(inv_t)
             if grad_hidden is not None:
@@ -72,11 +71,15 @@ def _logits(hidden, weight, start: int, chunk: int, inv_temperature: float) -> t
     return z.mul_(inv_temperature) if inv_temperature != 1.0 else z
 
 
+def _in_chunk(targets: torch.Tensor, start: int, width: int):
+    """(rows, columns in the chunk) of the targets that fall in [start, start + width)."""
+    rows = ((targets >= start) & (targets < start + width)).nonzero().squeeze(1)
+    return rows, targets[rows] - start
+
+
 def _pick(picked: torch.Tensor, z: torch.Tensor, targets: torch.Tensor, start: int) -> None:
-    inside = (targets >= start) & (targets < start + z.shape[1])
-    if inside.any():
-        rows = inside.nonzero().squeeze(1)
-        picked[rows] = z[rows, targets[rows] - start]
+    rows, columns = _in_chunk(targets, start, z.shape[1])
+    picked[rows] = z[rows, columns]
 
 
 def head_logprobs(
