@@ -18,15 +18,14 @@ hour here) meets both alike; medians are printed. Measured:
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from _alternate import alternate, report  # noqa: E402
 
 
 def micro_batch(tokenizer, rows: int, seed: int):
@@ -44,12 +43,6 @@ def micro_batch(tokenizer, rows: int, seed: int):
     lengths = torch.randint(40, 65, (rows,), generator=generator).tolist()
     answers = [torch.randint(100, 40000, (n,), generator=generator).tolist() for n in lengths]
     return collate(prompts, answers, tokenizer.pad_token_id)
-
-
-def timed(fn, *args) -> float:
-    started = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -103,32 +96,15 @@ def main(argv: list[str] | None = None) -> dict:
                 decode[way]()
 
     phases = {"training": train_step, "scoring": score_step, "generation_head_x10": decode_step}
-    seconds: dict[str, dict[str, list[float]]] = {p: {w: [] for w in ways} for p in phases}
-    for phase, step in phases.items():
-        for way in ways:  # warm-up
-            step(way)
-        for _ in range(args.repeats):
-            for way in ways:
-                seconds[phase][way].append(timed(step, way))
+    seconds, medians = alternate(phases, list(ways), args.repeats)
     result = {
         "settings": {**vars(args), "tokens": int(batch.attention_mask.sum())},
         "shape": list(batch.input_ids.shape),
         "answer_tokens": int(batch.mask.sum()),
         "seconds": seconds,
-        "median": {
-            p: {w: round(statistics.median(v), 4) for w, v in ways_.items()}
-            for p, ways_ in seconds.items()
-        },
+        "median": medians,
     }
-    for phase, medians in result["median"].items():
-        gain = medians["logits"] / medians["chunked"]
-        print(
-            f"{phase:22s} logits {medians['logits']:.3f} s  chunked {medians['chunked']:.3f} s"
-            f"  ({gain:.2f}x)"
-        )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return report(result, "logits", "chunked", args.out)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,14 @@ forward without gradients (scoring). Printed: positions per layout and median se
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from _alternate import alternate, report  # noqa: E402
 
 
 def side_padded(prompt_ids, response_ids, pad_id: int):
@@ -112,36 +111,17 @@ def main(argv: list[str] | None = None) -> dict:
                 policy_forward(model, batch, 1.0)
 
     phases = {"training": train, "scoring": score}
-    seconds = {p: {name: [] for name in layouts} for p in phases}
-    for phase, step in phases.items():
-        for name in layouts:  # warm-up
-            step(name)
-        for _ in range(args.repeats):
-            for name in layouts:
-                started = time.perf_counter()
-                step(name)
-                seconds[phase][name].append(time.perf_counter() - started)
+    seconds, medians = alternate(phases, list(layouts), args.repeats)
     result = {
         "settings": vars(args),
         "real_tokens": sum(lengths),
         "answer_tokens": sum(len(r) for r in answers),
         "positions": {n: sum(b.input_ids.numel() for b in bs) for n, bs in batches.items()},
         "seconds": seconds,
-        "median": {
-            p: {n: round(statistics.median(v), 3) for n, v in by.items()}
-            for p, by in seconds.items()
-        },
+        "median": medians,
     }
     print(f"real tokens {result['real_tokens']}, positions {result['positions']}")
-    for phase, medians in result["median"].items():
-        gain = medians["side_padded"] / medians["contiguous"]
-        print(
-            f"{phase:9s} side-padded {medians['side_padded']:.2f} s"
-            f"  contiguous {medians['contiguous']:.2f} s  ({gain:.2f}x)"
-        )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return report(result, "side_padded", "contiguous", args.out)
 
 
 if __name__ == "__main__":
