@@ -44,11 +44,15 @@ def test_an_export_whose_worker_is_killed_succeeds_on_retry_once(
     assert stale, "the killed writer left its partial file"
 
     settings.MARGIN_WORK = {**settings.MARGIN_WORK, "HEARTBEAT_TIMEOUT_SECONDS": 3}
-    wait_for(lambda: work_sweep()["annotation.exportjob"]["retried"], 60, "the sweeper")
+    with transaction.atomic():
+        # The retry's message leaves at commit: a live worker (the pool's new child) would
+        # otherwise claim it, and clear the reason, before the row is read here.
+        wait_for(lambda: work_sweep()["annotation.exportjob"]["retried"], 60, "the sweeper")
+        queued = ExportJob.objects.get()
+        assert queued.state == WorkState.QUEUED and queued.attempts == 2
+        assert "no heartbeat" in queued.error and "attempt 2 of" in queued.error
     # The killed writer's file is gone; a live worker may already be writing the retry's own.
     assert not any(path.exists() for path in stale)
-    queued = ExportJob.objects.get()
-    assert queued.attempts == 2 and "no heartbeat" in queued.error
     if killed == "whole worker":
         worker = start_worker()
     wait_for(lambda: ExportJob.objects.get().is_final, 120, "the second attempt")
