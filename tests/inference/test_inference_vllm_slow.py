@@ -147,6 +147,7 @@ print("RESULT", json.dumps([[c.text, c.completion_tokens, c.prompt_tokens, c.fin
 """
 
 
+@pytest.mark.timeout(1800)
 def test_in_process_vllm_backend(vllm_server, model_dir):
     """The in-process backend, run in .venv-vllm (where vLLM lives) on CPU."""
     root = Path(__file__).resolve().parents[2]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 
 import pytest
+from django.db import connection, transaction
 
 from tests.annotation.factories import JudgmentFactory, PairFactory
 from tests.processes import wait_for
@@ -80,13 +81,18 @@ def test_a_job_whose_pool_child_is_killed_fails_with_a_reason_and_registers_noth
 def test_a_job_longer_than_the_visibility_timeout_runs_once(start_worker, tiny_policy):
     job = _long_job(tiny_policy, steps=300)
     timeout = {"CELERY_VISIBILITY_TIMEOUT": "2"}
-    first = start_worker(**timeout)
-    wait_for(lambda: Job.objects.get(pk=job.pk).state == "running", 300, "the claim", interval=0.2)
-    # A worker starting now finds the message unacknowledged for longer than the visibility
-    # timeout and puts it back in the queue (celery #5935), then takes it again.
-    second = start_worker(**timeout)
-    wait_for(lambda: SKIPPED in second.output() + first.output(), 300, "the redelivered copy")
-    assert Job.objects.get(pk=job.pk).state == JobState.RUNNING  # the copy did not disturb it
+    with transaction.atomic():
+        # The job reads the judgments after its claim: holding them keeps it running (and
+        # its message unacknowledged) until the copy has come and gone.
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE annotation_judgment IN ACCESS EXCLUSIVE MODE")
+        first = start_worker(**timeout)
+        wait_for(lambda: Job.objects.get(pk=job.pk).state == "running", 300, "the claim")
+        # A worker starting now finds the message unacknowledged for longer than the
+        # visibility timeout and puts it back in the queue (celery #5935), then takes it again.
+        second = start_worker(**timeout)
+        wait_for(lambda: SKIPPED in second.output() + first.output(), 300, "the redelivered copy")
+        assert Job.objects.get(pk=job.pk).state == JobState.RUNNING  # the copy left it alone
     wait_for(lambda: Job.objects.get(pk=job.pk).is_final, 600, "the job")
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.error + job.log[-2000:]

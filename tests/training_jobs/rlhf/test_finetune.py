@@ -86,7 +86,14 @@ def test_torchrun_two_processes_give_the_single_process_policy(
     of one runs a zero-weight micro-batch); DDP or FSDP averages the gradients: same weights."""
     import sys
 
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
     both = _finetune_run(pool_file, tiny_policy_source, tmp_path / "two", torchrun, *extra)
     one = _finetune_run(pool_file, tiny_policy_source, tmp_path / "one", [sys.executable])
     assert both["world_size"] == 2 and one["world_size"] == 1 and both["steps"] == 4

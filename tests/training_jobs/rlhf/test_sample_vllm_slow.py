@@ -39,6 +39,7 @@ def _sample(prompts: Path, out: Path, model_dir: Path, seed: int) -> dict:
     return {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
 
 
+@pytest.mark.timeout(1800)
 def test_k_answers_per_prompt_from_vllm(tmp_path, default_model_dir):
     prompts = tmp_path / "prompts.jsonl"
     texts = ["Name a colour.", "Tell me about tides.", "What is a comet?"]

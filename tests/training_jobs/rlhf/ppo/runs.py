@@ -39,7 +39,7 @@ def env() -> dict[str, str]:
 def run(argv: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
     launcher = [sys.executable]
     if nproc > 1:
-        launcher += ["-m", "torch.distributed.run", "--nproc-per-node", str(nproc)]
+        launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
     done = subprocess.run(
         launcher + argv, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900
     )
@@ -47,12 +47,10 @@ def run(argv: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
     return done
 
 
-def start(argv: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def start(argv: list[str], stderr: Path) -> subprocess.Popen:
+    """The core in the background; its stderr goes to the file `stderr` (a pipe nobody
+    reads would stall it once full)."""
+    with stderr.open("w") as sink:
+        return subprocess.Popen(
+            [sys.executable, *argv], cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=sink
+        )

@@ -19,14 +19,15 @@ def test_killed_run_resumes_and_finishes_as_if_never_killed(tmp_path, tiny_setup
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     run(ppo_argv(whole, tiny_setup, **FLAGS))
 
-    process = start(ppo_argv(killed, tiny_setup, **FLAGS))
+    log = tmp_path / "killed.stderr"
+    process = start(ppo_argv(killed, tiny_setup, **FLAGS), log)
     checkpoint = killed / "checkpoints" / "step_00000004"
     deadline = time.monotonic() + 600
     while not checkpoint.is_dir() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, process.stderr.read()[-3000:]
+    assert process.returncode == -signal.SIGKILL, log.read_text()[-3000:]
     assert not (killed / "metrics.json").exists()  # it was killed mid-run
     logged = (killed / "iterations.jsonl").read_text().splitlines()
     assert 4 <= len(logged) < 8  # (the last line may be torn by the kill)

@@ -36,6 +36,7 @@ print(json.dumps({"before": before, "after": after, "target": target,
 """
 
 
+@pytest.mark.timeout(1800)
 def test_vllm_engine_samples_from_the_updated_weights(tmp_path, tiny_setup):
     from inference.vllm_server import install, memory_fraction
 
