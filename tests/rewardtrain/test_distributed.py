@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from training_jobs.runners.launch import launcher
+
 ROOT = Path(__file__).resolve().parents[2]
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+TORCHRUN = launcher(sys.executable, 2)
 
 
 def _train(command: list[str], args: list[str]) -> None:

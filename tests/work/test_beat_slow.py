@@ -55,14 +55,12 @@ def test_two_beats_fire_each_periodic_task_once_per_tick(start_beat, redis_contr
     leader.kill()  # the leader dies: its connection ends, PostgreSQL lets the lock go
     wait_for(lambda: HOLDS in standby.output(), 30, "the standby to take over")
     before = _sent(redis_control)
-    wait_for(
-        lambda: (
-            set(_sent(redis_control) - before) == set(fired)
-            and min((_sent(redis_control) - before).values()) >= 3
-        ),
-        60,
-        "the standby to fire every task",
-    )
+
+    def every_task_thrice() -> bool:
+        since = _sent(redis_control) - before
+        return set(since) == set(fired) and min(since.values()) >= 3
+
+    wait_for(every_task_thrice, 60, "the standby to fire every task")
     assert SENT in standby.output()
     assert set(
         PeriodicTask.objects.filter(name__in=django_settings.CELERY_BEAT_SCHEDULE).values_list(

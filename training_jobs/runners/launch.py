@@ -21,13 +21,17 @@ PR_SET_PDEATHSIG = 1
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
+def launcher(python: str, nprocs: int = 1) -> list[str]:
+    """What runs a module: `python`, or with nprocs > 1 torchrun on this node on a free port:
+    `python -m torch.distributed.run --standalone --nproc-per-node N`."""
+    if nprocs == 1:
+        return [python]
+    return [python, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nprocs)]
+
+
 def core_argv(python: str, module: str, command: str, config: Any, nprocs: int = 1) -> list[str]:
-    """`python -m module command --flags...`; with nprocs > 1 under torchrun on this node:
-    `python -m torch.distributed.run --standalone --nproc-per-node N -m module ...`."""
-    launcher = [python]
-    if nprocs > 1:
-        launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nprocs)]
-    return [*launcher, "-m", module, command, *to_argv(config)]
+    """`python -m module command --flags...`, under torchrun with nprocs > 1 (`launcher`)."""
+    return [*launcher(python, nprocs), "-m", module, command, *to_argv(config)]
 
 
 def child_env(progress_file: Path | None = None) -> dict[str, str]:

@@ -8,6 +8,7 @@ from inference import ModelVariant, SamplingParams, load_backend
 from training_jobs.rlhf.config import FinetuneConfig, Training
 from training_jobs.rlhf.finetune import main
 from training_jobs.rlhf.pool import prompt_key
+from training_jobs.runners.launch import launcher
 
 
 @pytest.fixture
@@ -86,14 +87,7 @@ def test_torchrun_two_processes_give_the_single_process_policy(
     of one runs a zero-weight micro-batch); DDP or FSDP averages the gradients: same weights."""
     import sys
 
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-    ]
+    torchrun = launcher(sys.executable, 2)
     both = _finetune_run(pool_file, tiny_policy_source, tmp_path / "two", torchrun, *extra)
     one = _finetune_run(pool_file, tiny_policy_source, tmp_path / "one", [sys.executable])
     assert both["world_size"] == 2 and one["world_size"] == 1 and both["steps"] == 4

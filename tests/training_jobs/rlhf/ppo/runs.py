@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from training_jobs.runners.launch import launcher
+
 ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -37,11 +39,13 @@ def env() -> dict[str, str]:
 
 
 def run(argv: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
-    launcher = [sys.executable]
-    if nproc > 1:
-        launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
     done = subprocess.run(
-        launcher + argv, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=900
+        launcher(sys.executable, nproc) + argv,
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return done
